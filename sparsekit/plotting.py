@@ -1,0 +1,72 @@
+"""One figure style for every notebook, saving to FIGURES_DIR, and mean-with-band lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+PALETTE = "colorblind"
+
+
+def use_style() -> None:
+    """Seaborn 'whitegrid' with the colour-blind palette; readable sizes for notebooks and the README."""
+    import matplotlib as mpl
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
+    mpl.rcParams.update({
+        "figure.dpi": 80,
+        "savefig.dpi": 110,
+        "savefig.bbox": "tight",
+        "axes.titlesize": "medium",
+        "figure.autolayout": False,
+        "legend.frameon": False,
+    })
+
+
+def savefig(fig, name: str, figures_dir: str | Path) -> Path:
+    """Save ``fig`` as ``<figures_dir>/<name>.png`` (folders created) and return the path."""
+    if not name or "/" in name or name.endswith(".png"):
+        raise ValueError(f"name must be a bare file stem like 'accuracy_vs_density', got {name!r}")
+    path = Path(figures_dir) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def line_with_band(ax, x, ys, label: str | None = None, band: str = "std", **kw):
+    """Mean over seeds as a line, with a band of +-1 std (``band='std'``) or min..max (``'range'``).
+
+    ``ys`` has shape (seeds, len(x)); one seed draws the line alone.
+    """
+    ys = np.atleast_2d(np.asarray(ys, dtype=float))
+    x = np.asarray(x)
+    if ys.shape[1] != len(x):
+        raise ValueError(f"ys has {ys.shape[1]} points per seed but x has {len(x)}")
+    mean = np.nanmean(ys, axis=0)
+    (line,) = ax.plot(x, mean, label=label, **kw)
+    if ys.shape[0] > 1:
+        if band == "std":
+            sd = np.nanstd(ys, axis=0, ddof=1)
+            lo, hi = mean - sd, mean + sd
+        elif band == "range":
+            lo, hi = np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
+        else:
+            raise ValueError(f"band must be 'std' or 'range', got {band!r}")
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    return line
+
+
+def log_percent_axis(ax, ticks=(100, 50, 20, 10, 5, 2, 1), axis: str = "x", invert: bool = True) -> None:
+    """A log-scale 'percent remaining' axis with plain tick labels (100, 50, 20, ...), largest first."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    set_scale = ax.set_xscale if axis == "x" else ax.set_yscale
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    set_scale("log")
+    target.set_major_locator(FixedLocator(list(ticks)))
+    target.set_minor_locator(NullLocator())
+    target.set_major_formatter(lambda v, _pos: f"{v:g}")
+    if invert and ((axis == "x" and not ax.xaxis_inverted()) or (axis == "y" and not ax.yaxis_inverted())):
+        (ax.invert_xaxis if axis == "x" else ax.invert_yaxis)()

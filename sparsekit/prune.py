@@ -1,0 +1,379 @@
+"""Masks attached to a model and kept exact through training; snapshot, rewind and IMP.
+
+The model keeps plain parameters (no ``weight_orig`` / ``weight_mask`` re-parametrisation), so
+its ``state_dict`` loads into an unpruned model of the same architecture. The masks live in a
+:class:`Pruner`, which keeps pruned weights at exactly zero by
+
+1. zeroing the gradient of pruned weights before every optimizer step,
+2. re-applying the mask to the weights after every step, and
+3. zeroing the optimizer state (momentum, Adam moments) at pruned positions,
+
+so that momentum or Adam's running averages cannot revive a pruned weight, and weight decay
+(AdamW) leaves zero at zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import masks as M
+from .utils import atomic_torch_save, seed_everything
+
+__all__ = [
+    "prunable_parameters",
+    "Pruner",
+    "snapshot",
+    "rewind",
+    "IMPConfig",
+    "IMPResult",
+    "iterative_magnitude_pruning",
+    "config_hash",
+]
+
+_SKIP_MODULES = (nn.Embedding, nn.EmbeddingBag, nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)
+
+
+def prunable_parameters(model: nn.Module) -> list[str]:
+    """Default choice: every parameter with two or more dimensions outside embeddings and norms
+    (weights of Linear, Conv and recurrent layers; biases are left dense)."""
+    names = []
+    for mod_name, mod in model.named_modules():
+        if isinstance(mod, _SKIP_MODULES):
+            continue
+        for p_name, p in mod.named_parameters(recurse=False):
+            if p.dim() >= 2:
+                names.append(f"{mod_name}.{p_name}" if mod_name else p_name)
+    return names
+
+
+class Pruner:
+    """Boolean masks on named parameters of ``model``.
+
+    >>> net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> pr = Pruner(net)
+    >>> pr.names
+    ['0.weight', '2.weight']
+    >>> pr.prune_fraction(0.5)  # half of each layer, by magnitude
+    >>> round(pr.sparsity(), 2)
+    0.5
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        params: Iterable[str] | None = None,
+        masks: Mapping[str, torch.Tensor] | None = None,
+    ):
+        self.model = model
+        named = dict(model.named_parameters())
+        names = list(params) if params is not None else prunable_parameters(model)
+        if not names:
+            raise ValueError("no parameters to prune: pass params=[names] (see model.named_parameters())")
+        unknown = [n for n in names if n not in named]
+        if unknown:
+            raise KeyError(f"params names parameters the model does not have: {unknown}; it has {list(named)}")
+        self.params: dict[str, nn.Parameter] = {n: named[n] for n in names}
+        self.masks: dict[str, torch.Tensor] = {
+            n: torch.ones_like(p, dtype=torch.bool) for n, p in self.params.items()
+        }
+        self._optimizers: list[torch.optim.Optimizer] = []
+        self._handles: list[Any] = []
+        if masks is not None:
+            self.set_masks(masks)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.params)
+
+    # ------------------------------------------------------------------ masks
+    def set_masks(self, masks: Mapping[str, torch.Tensor]) -> None:
+        """Replace some or all masks (shapes checked) and apply them at once."""
+        for n, m in masks.items():
+            if n not in self.params:
+                raise KeyError(f"mask given for {n!r}, which this Pruner does not manage ({self.names})")
+            p = self.params[n]
+            if tuple(m.shape) != tuple(p.shape):
+                raise ValueError(f"mask for {n!r} has shape {tuple(m.shape)}, the parameter {tuple(p.shape)}")
+            self.masks[n] = m.detach().to(device=p.device, dtype=torch.bool).clone()
+        self.apply()
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach() for n, p in self.params.items()}
+
+    def prune_fraction(self, rate: float | Mapping[str, float], scope: str = "layer") -> None:
+        """Prune a fraction of the *surviving* weights by magnitude: per tensor (``scope='layer'``,
+        ``rate`` a float or a dict name -> float) or with one threshold pooled over all (``'global'``)."""
+        if scope == "global":
+            if not isinstance(rate, (int, float)):
+                raise TypeError("scope='global' takes one rate (a float), not a per-layer dict")
+            new = M.global_prune_fraction(self.weights(), rate, self.masks)
+        elif scope == "layer":
+            rates = _per_layer(rate, self.names)
+            new = {n: M.prune_fraction(self.params[n].detach(), rates[n], self.masks[n]) for n in self.names}
+        else:
+            raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+        self.set_masks(new)
+
+    def prune_to(self, sparsity: float | Mapping[str, float], scope: str = "layer") -> None:
+        """Prune by magnitude to a target sparsity (per tensor, or pooled with ``scope='global'``)."""
+        if scope == "global":
+            if not isinstance(sparsity, (int, float)):
+                raise TypeError("scope='global' takes one sparsity (a float)")
+            new = M.global_magnitude_masks(self.weights(), sparsity, self.masks)
+        elif scope == "layer":
+            s = _per_layer(sparsity, self.names)
+            new = {n: M.magnitude_mask(self.params[n].detach(), s[n], self.masks[n]) for n in self.names}
+        else:
+            raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+        self.set_masks(new)
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        """Zero the pruned weights (and their optimizer state, for attached optimizers)."""
+        for n, p in self.params.items():
+            p.mul_(self.masks[n])
+        for opt in self._optimizers:
+            self.mask_optimizer_state(opt)
+
+    @torch.no_grad()
+    def mask_optimizer_state(self, optimizer: torch.optim.Optimizer) -> None:
+        """Zero every per-parameter state tensor (momentum buffer, exp_avg, exp_avg_sq...) at pruned positions."""
+        for n, p in self.params.items():
+            for v in optimizer.state.get(p, {}).values():
+                if isinstance(v, torch.Tensor) and v.shape == p.shape:
+                    v.mul_(self.masks[n])
+
+    @torch.no_grad()
+    def mask_grads(self) -> None:
+        for n, p in self.params.items():
+            if p.grad is not None:
+                p.grad.mul_(self.masks[n])
+
+    def attach(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        """Keep masks exact through ``optimizer``: gradients masked before each step, weights and
+        optimizer state masked after it. Returns the optimizer, so ``opt = pruner.attach(Adam(...))``."""
+        managed = {id(p) for p in self.params.values()}
+        in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        missing = [n for n, p in self.params.items() if id(p) not in in_opt]
+        if missing and not (managed & in_opt):
+            raise ValueError(f"the optimizer holds none of the pruned parameters ({missing})")
+        self._handles.append(optimizer.register_step_pre_hook(lambda opt, args, kwargs: self.mask_grads()))
+        self._handles.append(optimizer.register_step_post_hook(lambda opt, args, kwargs: self.apply()))
+        self._optimizers.append(optimizer)
+        self.apply()
+        return optimizer
+
+    def detach(self) -> None:
+        """Remove the optimizer hooks (the masks stay)."""
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        self._optimizers.clear()
+
+    # ------------------------------------------------------------------ reporting
+    def sparsity(self) -> float:
+        return M.sparsity_of(self.masks)
+
+    def density(self) -> float:
+        return 1.0 - self.sparsity()
+
+    def layer_sparsity(self) -> dict[str, float]:
+        return {n: M.sparsity_of(m) for n, m in self.masks.items()}
+
+    def report(self):
+        """Per-parameter table: shape, kept, total, sparsity (a pandas DataFrame)."""
+        import pandas as pd
+
+        rows = [
+            {
+                "parameter": n,
+                "shape": tuple(m.shape),
+                "kept": int(m.sum()),
+                "total": m.numel(),
+                "sparsity": round(M.sparsity_of(m), 4),
+                "zero weights": int((self.params[n].detach() == 0).sum()),
+            }
+            for n, m in self.masks.items()
+        ]
+        df = pd.DataFrame(rows)
+        total = {"parameter": "all", "shape": "", "kept": int(df.kept.sum()), "total": int(df.total.sum())}
+        total["sparsity"] = round(1 - total["kept"] / max(total["total"], 1), 4)
+        total["zero weights"] = int(df["zero weights"].sum())
+        return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {n: m.clone().cpu() for n, m in self.masks.items()}
+
+    def load_state_dict(self, masks: Mapping[str, torch.Tensor]) -> None:
+        self.set_masks(masks)
+
+
+def _per_layer(value: float | Mapping[str, float], names: list[str]) -> dict[str, float]:
+    if isinstance(value, Mapping):
+        missing = [n for n in names if n not in value]
+        extra = [n for n in value if n not in names]
+        if missing or extra:
+            raise KeyError(
+                f"per-layer values must name exactly the pruned parameters; missing {missing}, extra {extra}"
+            )
+        return {n: float(value[n]) for n in names}
+    return {n: float(value) for n in names}
+
+
+# ---------------------------------------------------------------------- snapshot / rewind
+
+
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of the model's state (weights and buffers)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@torch.no_grad()
+def rewind(model: nn.Module, snap: Mapping[str, torch.Tensor], pruner: Pruner | None = None) -> None:
+    """Load ``snap`` into ``model`` and, with a ``pruner``, zero the pruned weights again."""
+    model.load_state_dict(snap)
+    if pruner is not None:
+        pruner.apply()
+
+
+# ---------------------------------------------------------------------- IMP
+
+
+@dataclass
+class IMPConfig:
+    """Iterative magnitude pruning (Frankle & Carbin 2019, arXiv 1803.03635)."""
+
+    rounds: int  # pruning rounds after the dense round 0; density after r rounds is (1 - rate) ** r
+    rate: float | dict[str, float] = 0.2  # fraction of the *surviving* weights pruned per round (per layer allowed)
+    scope: str = "layer"  # "layer": each tensor by its own rate (the paper); "global": one pooled threshold
+    rewind_step: int = 0  # 0 rewinds survivors to initialisation; k > 0 to the weights after k steps (arXiv 1903.01611)
+    seed: int = 0  # seeds the initialisation and, with the round number, every round's training
+
+    def __post_init__(self):
+        if int(self.rounds) != self.rounds or self.rounds < 0:
+            raise ValueError(f"rounds must be a non-negative integer, got {self.rounds!r}")
+        if self.scope not in ("layer", "global"):
+            raise ValueError(f"scope must be 'layer' or 'global', got {self.scope!r}")
+        rates = self.rate.values() if isinstance(self.rate, Mapping) else [self.rate]
+        for r in rates:
+            if not (0.0 < float(r) < 1.0):
+                raise ValueError(f"rate must be in (0, 1) (share of surviving weights pruned per round), got {r!r}")
+        if self.scope == "global" and isinstance(self.rate, Mapping):
+            raise TypeError("scope='global' takes one rate, not a per-layer dict")
+        if self.rewind_step < 0:
+            raise ValueError(f"rewind_step must be >= 0, got {self.rewind_step}")
+
+
+@dataclass
+class IMPResult:
+    config: IMPConfig
+    history: list[dict] = field(default_factory=list)  # one entry per round: round, density, metrics
+    masks: list[dict[str, torch.Tensor]] = field(default_factory=list)  # the masks each round trained with
+    init: dict[str, torch.Tensor] = field(default_factory=dict)  # weights at initialisation
+    rewind_to: dict[str, torch.Tensor] = field(default_factory=dict)  # weights survivors are reset to
+    trained: dict[str, torch.Tensor] = field(default_factory=dict)  # weights at the end of the last round
+    resumed_from: int | None = None  # the round a resumed run started at (None: fresh run)
+
+
+def config_hash(obj: Any, length: int = 10) -> str:
+    """A short stable hash of a JSON-able configuration, to name its results or checkpoints."""
+    if hasattr(obj, "__dataclass_fields__"):
+        obj = asdict(obj)
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+TrainFn = Callable[[nn.Module, Pruner, int, Callable[[int], None]], Mapping[str, Any]]
+
+
+def iterative_magnitude_pruning(
+    make_model: Callable[[], nn.Module],
+    train: TrainFn,
+    config: IMPConfig,
+    params: Iterable[str] | None = None,
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+) -> IMPResult:
+    """Run IMP: train, prune ``rate`` of the surviving weights, reset survivors, repeat.
+
+    ``make_model()`` builds a fresh model (its initial weights are drawn once, under ``config.seed``).
+    ``train(model, pruner, round, on_step)`` trains in place - creating its optimizer and calling
+    ``pruner.attach(optimizer)`` - calls ``on_step(step)`` after every optimizer step, and returns a
+    JSON-able dict of metrics. Round 0 is the dense network.
+
+    With ``checkpoint`` the state is written atomically after every round; a run that was killed
+    resumes from the last finished round and, since every round is seeded by (seed, round), ends
+    with the same result as an uninterrupted run.
+    """
+    from tqdm.auto import tqdm
+
+    cfg_dict = asdict(config)
+    result = IMPResult(config=config)
+    start = 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if state["config"] != cfg_dict:
+            raise ValueError(
+                f"checkpoint {checkpoint} was written by another configuration ({state['config']}); "
+                "remove it or point checkpoint= elsewhere"
+            )
+        result.history, result.masks = state["history"], state["masks"]
+        result.init, result.rewind_to, result.trained = state["init"], state["rewind_to"], state["trained"]
+        start = len(result.history)
+        result.resumed_from = start
+
+    if start == 0:
+        seed_everything(config.seed)
+        result.init = snapshot(make_model())
+
+    bar = tqdm(range(start, config.rounds + 1), desc="IMP rounds", disable=not progress, initial=start,
+               total=config.rounds + 1)
+    for rnd in bar:
+        seed_everything(config.seed * 100_003 + rnd)
+        model = make_model()
+        model.load_state_dict(result.rewind_to if rnd > 0 and result.rewind_to else result.init)
+        pruner = Pruner(model, params)
+        if rnd > 0:
+            pruner.set_masks(_next_masks(result, config, make_model, params))
+        captured: dict[str, dict] = {}
+
+        def on_step(step: int, _model=model, _rnd=rnd, _captured=captured) -> None:
+            if _rnd == 0 and step == config.rewind_step and config.rewind_step > 0:
+                _captured["w"] = snapshot(_model)
+
+        metrics = dict(train(model, pruner, rnd, on_step))
+        if rnd == 0:
+            if config.rewind_step > 0 and "w" not in captured:
+                raise RuntimeError(
+                    f"rewind_step={config.rewind_step} was never reached: train() must call on_step(step) "
+                    "after every optimizer step and run at least that many steps"
+                )
+            result.rewind_to = captured.get("w", result.init)
+        result.masks.append(pruner.state_dict())
+        result.history.append({"round": rnd, "density": pruner.density(), **metrics})
+        result.trained = snapshot(model)  # the next round's masks are computed from these weights
+        if checkpoint is not None:
+            atomic_torch_save(
+                {"config": cfg_dict, "history": result.history, "masks": result.masks, "init": result.init,
+                 "rewind_to": result.rewind_to, "trained": result.trained},
+                checkpoint,
+            )
+        bar.set_postfix(density=f"{pruner.density():.3f}")
+    return result
+
+
+def _next_masks(result: IMPResult, config: IMPConfig, make_model, params) -> dict[str, torch.Tensor]:
+    """Masks for the next round: prune ``rate`` of the survivors of the last trained weights."""
+    model = make_model()
+    model.load_state_dict(result.trained)
+    pr = Pruner(model, params, result.masks[-1])
+    pr.prune_fraction(config.rate, config.scope)
+    return pr.state_dict()

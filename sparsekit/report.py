@@ -1,0 +1,122 @@
+"""Claims, verdicts and the results JSON every notebook writes (schema in DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .utils import atomic_write_bytes, versions
+
+VERDICTS = ("reproduced", "not reproduced", "not tested")
+PROFILES = ("quick", "full")
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"PROFILE must be one of {PROFILES}, got {profile!r}")
+    return profile
+
+
+def verdict(ok: bool | None) -> str:
+    """``True`` -> 'reproduced', ``False`` -> 'not reproduced', ``None`` -> 'not tested'."""
+    if ok is None:
+        return "not tested"
+    return "reproduced" if bool(ok) else "not reproduced"
+
+
+@dataclass
+class Claim:
+    id: str
+    statement: str
+    paper: str
+    ours: str
+    verdict: str
+
+
+def mean_std(values: Iterable[float], fmt: str = "{:.1f}", unit: str = "") -> str:
+    """'mean ± std (n=k)' of a list of per-seed values (std with ddof=1; only the value for one seed)."""
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
+        return "n/a"
+    if v.size == 1:
+        return f"{fmt.format(v[0])}{unit} (n=1)"
+    return f"{fmt.format(v.mean())}{unit} ± {fmt.format(v.std(ddof=1))}{unit} (n={v.size})"
+
+
+class Report:
+    """Collects a notebook's claims and writes ``RESULTS_DIR/<notebook>.json``.
+
+    >>> r = Report("00_demo", "quick", seeds=[0])
+    >>> r.add("D1", "two plus two is four", paper="4", ours="4", verdict=True)
+    >>> r.print_verdicts()
+    D1: reproduced - two plus two is four
+    """
+
+    def __init__(self, notebook: str, profile: str, seeds: Sequence[int]):
+        self.notebook = notebook
+        self.profile = check_profile(profile)
+        self.seeds = [int(s) for s in seeds]
+        self.claims: list[Claim] = []
+        self._t0 = time.perf_counter()
+
+    def add(self, id: str, statement: str, paper: str, ours: str, verdict: bool | str | None) -> None:
+        v = verdict if isinstance(verdict, str) else globals()["verdict"](verdict)
+        if v not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS} (or a bool / None), got {verdict!r}")
+        if any(c.id == id for c in self.claims):
+            raise ValueError(f"claim {id!r} was already added")
+        self.claims.append(Claim(str(id), str(statement), str(paper), str(ours), v))
+
+    def runtime_s(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def to_dict(self) -> dict:
+        return {
+            "notebook": self.notebook,
+            "profile": self.profile,
+            "seeds": self.seeds,
+            "runtime_s": round(self.runtime_s(), 1),
+            "versions": versions(),
+            "claims": [asdict(c) for c in self.claims],
+        }
+
+    def save(self, results_dir: str | Path) -> Path:
+        path = Path(results_dir) / f"{self.notebook}.json"
+        return atomic_write_bytes(json.dumps(self.to_dict(), indent=2).encode(), path)
+
+    def table(self):
+        """The claims as a pandas DataFrame (shown as a table in the notebook)."""
+        import pandas as pd
+
+        return pd.DataFrame([asdict(c) for c in self.claims], columns=["id", "statement", "paper", "ours", "verdict"])
+
+    def print_verdicts(self) -> None:
+        """One line per claim - the text nbval compares, so it holds no measured numbers."""
+        for c in self.claims:
+            print(f"{c.id}: {c.verdict} - {c.statement}")
+
+
+def load_results(results_dir: str | Path) -> list[dict]:
+    """Every ``*.json`` results file in a folder, sorted by notebook name."""
+    out = []
+    for p in sorted(Path(results_dir).glob("*.json")):
+        with open(p) as f:
+            d = json.load(f)
+        if "notebook" in d and "claims" in d:
+            out.append(d)
+    return out
+
+
+def fmt_num(x: float, digits: int = 3) -> str:
+    """Compact number for tables: 3 significant digits, scientific below 1e-3."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if x != 0 and abs(x) < 1e-3:
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{digits}g}"

@@ -1,0 +1,201 @@
+"""Run the notebooks headless and gather their claims into build/REPORT.md.
+
+    python -m sparsekit.run                      # every notebook, quick profile, seed 0
+    python -m sparsekit.run --profile full 01    # one notebook (by number, name or part of it)
+    python -m sparsekit.run --update-notebooks   # refresh the committed notebooks' quick outputs
+
+Each notebook runs under papermill with PROFILE, SEED, DEVICE, RESULTS_DIR and FIGURES_DIR injected,
+into build/executed/. A failing notebook is reported and the run carries on; the exit status is 1
+if any notebook failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .report import PROFILES, load_results
+from .utils import DEVICES, atomic_write_bytes
+
+
+def _find_root() -> Path:
+    """The checkout holding notebooks/: the working directory if it has one, else the package's parent."""
+    cwd = Path.cwd()
+    return cwd if (cwd / "notebooks").is_dir() else Path(__file__).resolve().parent.parent
+
+
+ROOT = _find_root()
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "build"
+
+
+def available_notebooks(folder: Path | None = None) -> list[Path]:
+    return sorted(p for p in (folder or NOTEBOOKS).glob("[0-9][0-9]_*.ipynb"))
+
+
+def select_notebooks(names: list[str], folder: Path | None = None) -> list[Path]:
+    """Notebooks whose stem equals, starts with, or contains each given name ('01', 'lottery')."""
+    nbs = available_notebooks(folder)
+    if not names:
+        return nbs
+    chosen: list[Path] = []
+    for name in names:
+        hits = [p for p in nbs if p.stem == name] or [p for p in nbs if p.stem.startswith(name)] or [
+            p for p in nbs if name in p.stem
+        ]
+        if not hits:
+            raise SystemExit(
+                f"error: unknown notebook {name!r}; available: {', '.join(p.stem for p in nbs) or '(none)'}"
+            )
+        chosen += [p for p in hits if p not in chosen]
+    return chosen
+
+
+def strip_run_metadata(nb) -> None:
+    """Drop papermill's per-cell timing and the execution timestamps, which change on every run."""
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if "tags" in cell.metadata and not cell.metadata["tags"]:
+            cell.metadata.pop("tags")
+
+
+def execute(nb_path: Path, out_path: Path, parameters: dict | None, timeout: int | None = None) -> float:
+    """Execute one notebook with papermill; returns wall seconds. Raises on a failing cell."""
+    import papermill as pm
+
+    t0 = time.perf_counter()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(
+        str(nb_path),
+        str(out_path),
+        parameters=parameters or None,
+        kernel_name="python3",
+        cwd=str(nb_path.parent),
+        progress_bar=True,
+        log_output=False,
+        execution_timeout=timeout,
+    )
+    return time.perf_counter() - t0
+
+
+def write_report(results_dir: Path, runs: list[dict], path: Path, profile: str, seed: int) -> Path:
+    """build/REPORT.md: one row per claim (paper vs ours, verdict) and the runtime of each notebook."""
+    results = {r["notebook"]: r for r in load_results(results_dir)}
+    lines = [
+        "# sparsekit notebooks: report",
+        "",
+        f"Profile `{profile}`, seed {seed}, written {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.",
+        "",
+        "| notebook | status | runtime (s) | claims: reproduced / not / not tested |",
+        "|---|---|---|---|",
+    ]
+    for run in runs:
+        res = results.get(run["notebook"])
+        counts = "-"
+        if res is not None and run["status"] == "ok":
+            vs = [c["verdict"] for c in res["claims"]]
+            counts = f"{vs.count('reproduced')} / {vs.count('not reproduced')} / {vs.count('not tested')}"
+        lines.append(f"| {run['notebook']} | {run['status']} | {run['seconds']:.0f} | {counts} |")
+    lines += ["", "| notebook | claim | statement | paper | ours | verdict |", "|---|---|---|---|---|---|"]
+    esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    for run in runs:
+        res = results.get(run["notebook"])
+        if res is None or run["status"] != "ok":
+            lines.append(f"| {run['notebook']} | - | notebook failed: {esc(run.get('error', ''))} | | | |")
+            continue
+        for c in res["claims"]:
+            lines.append(
+                f"| {run['notebook']} | {c['id']} | {esc(c['statement'])} | {esc(c['paper'])} | "
+                f"{esc(c['ours'])} | **{c['verdict']}** |"
+            )
+    return atomic_write_bytes(("\n".join(lines) + "\n").encode(), path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sparsekit.run", description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="*", help="notebooks to run (number, name, or part of a name); default all")
+    ap.add_argument("--profile", default="quick", help=f"one of {PROFILES} (default quick)")
+    ap.add_argument("--seed", type=int, default=0, help="base seed passed to every notebook (default 0)")
+    ap.add_argument("--device", default="auto", help=f"one of {DEVICES} (default auto)")
+    ap.add_argument("--results-dir", default=str(BUILD / "results"))
+    ap.add_argument("--figures-dir", default=str(BUILD / "figures"))
+    ap.add_argument("--executed-dir", default=str(BUILD / "executed"))
+    ap.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default none)")
+    ap.add_argument(
+        "--update-notebooks", action="store_true",
+        help="execute the committed notebooks as they stand (quick profile, seed 0) and write them back in place",
+    )
+    args = ap.parse_args(argv)
+    if args.profile not in PROFILES:
+        ap.error(f"unknown profile {args.profile!r}; choose one of {PROFILES}")
+    if args.device not in DEVICES:
+        ap.error(f"unknown device {args.device!r}; choose one of {DEVICES}")
+    if args.update_notebooks and (args.profile != "quick" or args.seed != 0):
+        ap.error("--update-notebooks stores the quick profile with seed 0; drop --profile/--seed")
+    nbs = select_notebooks(args.names)
+    if not nbs:
+        print("no notebooks found in", NOTEBOOKS, file=sys.stderr)
+        return 1
+
+    results_dir, executed_dir = Path(args.results_dir).resolve(), Path(args.executed_dir).resolve()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    runs = []
+    for i, nb in enumerate(nbs, 1):
+        print(f"[{i}/{len(nbs)}] {nb.stem} ({args.profile}, seed {args.seed})", flush=True)
+        stale = results_dir / f"{nb.stem}.json"
+        if stale.exists():
+            stale.unlink()  # a failed run must not report the claims of an earlier one
+        run = {"notebook": nb.stem, "status": "ok", "seconds": 0.0}
+        t0 = time.perf_counter()
+        try:
+            if args.update_notebooks:
+                import nbformat
+
+                tmp = executed_dir / f"{nb.stem}.ipynb"
+                execute(nb, tmp, None, args.timeout)
+                out = nbformat.read(tmp, as_version=4)
+                strip_run_metadata(out)
+                nbformat.write(out, nb)
+                # the committed defaults write to ../build/results; gather from there
+                default_results = BUILD / "results"
+                if default_results.resolve() != results_dir:
+                    src = default_results / f"{nb.stem}.json"
+                    if src.exists():
+                        atomic_write_bytes(src.read_bytes(), results_dir / src.name)
+            else:
+                params = {
+                    "PROFILE": args.profile,
+                    "SEED": args.seed,
+                    "DEVICE": args.device,
+                    "RESULTS_DIR": str(results_dir),
+                    "FIGURES_DIR": str(Path(args.figures_dir).resolve()),
+                }
+                execute(nb, executed_dir / f"{nb.stem}.ipynb", params, args.timeout)
+        except Exception as e:  # carry on past a failing notebook
+            run["status"] = "failed"
+            run["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+            print(f"  FAILED: {run['error']}", file=sys.stderr, flush=True)
+        run["seconds"] = time.perf_counter() - t0
+        print(f"  {run['status']} in {run['seconds']:.0f} s", flush=True)
+        runs.append(run)
+
+    report = write_report(results_dir, runs, BUILD / "REPORT.md", args.profile, args.seed)
+    atomic_write_bytes(json.dumps(runs, indent=2).encode(), BUILD / "runs.json")
+    print(f"wrote {report}")
+    failed = [r["notebook"] for r in runs if r["status"] != "ok"]
+    if failed:
+        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

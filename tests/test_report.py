@@ -1,0 +1,49 @@
+import json
+
+import pytest
+
+from sparsekit.report import Report, check_profile, fmt_num, load_results, mean_std, verdict
+
+
+def test_verdict_mapping():
+    assert verdict(True) == "reproduced"
+    assert verdict(False) == "not reproduced"
+    assert verdict(None) == "not tested"
+
+
+def test_report_roundtrip(tmp_path, capsys):
+    r = Report("99_demo", "quick", seeds=[0, 1])
+    r.add("A1", "a claim", paper="1.0", ours="0.9", verdict=False)
+    r.add("A2", "another", paper="x", ours="-", verdict=None)
+    r.add("A3", "third", paper="x", ours="x", verdict="reproduced")
+    path = r.save(tmp_path)
+    d = json.loads(path.read_text())
+    assert d["notebook"] == "99_demo" and d["profile"] == "quick" and d["seeds"] == [0, 1]
+    assert {"python", "torch", "numba"} <= set(d["versions"])
+    assert [c["verdict"] for c in d["claims"]] == ["not reproduced", "not tested", "reproduced"]
+    assert d["runtime_s"] >= 0
+    assert load_results(tmp_path)[0]["notebook"] == "99_demo"
+    r.print_verdicts()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "A1: not reproduced - a claim"
+    assert list(r.table().columns) == ["id", "statement", "paper", "ours", "verdict"]
+
+
+def test_report_errors():
+    with pytest.raises(ValueError, match="PROFILE must be one of"):
+        Report("x", "medium", [0])
+    r = Report("x", "quick", [0])
+    r.add("A", "s", "p", "o", True)
+    with pytest.raises(ValueError, match="already"):
+        r.add("A", "s", "p", "o", True)
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        r.add("B", "s", "p", "o", "maybe")
+    assert check_profile("full") == "full"
+
+
+def test_mean_std_and_fmt():
+    assert mean_std([1.0, 3.0]) == "2.0 ± 1.4 (n=2)"
+    assert mean_std([2.0]) == "2.0 (n=1)"
+    assert mean_std([]) == "n/a"
+    assert fmt_num(8.3758e-13) == "8.38e-13"
+    assert fmt_num(0.04741) == "0.0474"
