@@ -202,7 +202,7 @@ def plot(result: dict, path: str | Path | None = None):
         ax.set_xlabel("sparsity (%)")
     axes[0].set_ylabel("speed-up of sparsekit CSR (x)")
     axes[-1].legend(fontsize="small")
-    fig.suptitle(f"sparsekit CSR kernel on {result['device']}, {result['threads']} threads (above 1 = faster)")
+    fig.suptitle(f"sparsekit CSR kernel on {result['device']}, {result['threads']} threads (above 1 = faster)", y=1.04)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
