@@ -4,9 +4,12 @@ The model keeps plain parameters (no ``weight_orig`` / ``weight_mask`` re-parame
 its ``state_dict`` loads into an unpruned model of the same architecture. The masks live in a
 :class:`Pruner`, which keeps pruned weights at exactly zero by
 
-1. zeroing the gradient of pruned weights before every optimizer step,
-2. re-applying the mask to the weights after every step, and
-3. zeroing the optimizer state (momentum, Adam moments) at pruned positions,
+1. zeroing the optimizer state (momentum, Adam moments) at pruned positions whenever the masks
+   change or an optimizer is attached,
+2. zeroing the gradient of pruned weights before every optimizer step, so that the state stays
+   zero (SGD with momentum, Adam, AdamW, Adagrad, RMSprop all map a zero gradient, zero state and
+   zero weight to a zero update), and
+3. re-applying the mask to the weights after every step, as a guard for any other optimizer,
 
 so that momentum or Adam's running averages cannot revive a pruned weight, and weight decay
 (AdamW) leaves zero at zero.
@@ -84,6 +87,7 @@ class Pruner:
         self.masks: dict[str, torch.Tensor] = {
             n: torch.ones_like(p, dtype=torch.bool) for n, p in self.params.items()
         }
+        self._mul: dict[str, torch.Tensor] = {}  # the masks as 0/1 in each parameter's dtype (fast multiply)
         self._optimizers: list[torch.optim.Optimizer] = []
         self._handles: list[Any] = []
         if masks is not None:
@@ -103,7 +107,10 @@ class Pruner:
             if tuple(m.shape) != tuple(p.shape):
                 raise ValueError(f"mask for {n!r} has shape {tuple(m.shape)}, the parameter {tuple(p.shape)}")
             self.masks[n] = m.detach().to(device=p.device, dtype=torch.bool).clone()
+            self._mul[n] = self.masks[n].to(p.dtype)
         self.apply()
+        for opt in self._optimizers:
+            self.mask_optimizer_state(opt)
 
     def weights(self) -> dict[str, torch.Tensor]:
         return {n: p.detach() for n, p in self.params.items()}
@@ -135,13 +142,18 @@ class Pruner:
             raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
         self.set_masks(new)
 
+    def _factor(self, n: str) -> torch.Tensor:
+        p = self.params[n]
+        f = self._mul.get(n)
+        if f is None or f.dtype != p.dtype or f.device != p.device:
+            f = self._mul[n] = self.masks[n].to(device=p.device, dtype=p.dtype)
+        return f
+
     @torch.no_grad()
     def apply(self) -> None:
-        """Zero the pruned weights (and their optimizer state, for attached optimizers)."""
+        """Zero the pruned weights."""
         for n, p in self.params.items():
-            p.mul_(self.masks[n])
-        for opt in self._optimizers:
-            self.mask_optimizer_state(opt)
+            p.mul_(self._factor(n))
 
     @torch.no_grad()
     def mask_optimizer_state(self, optimizer: torch.optim.Optimizer) -> None:
@@ -149,13 +161,13 @@ class Pruner:
         for n, p in self.params.items():
             for v in optimizer.state.get(p, {}).values():
                 if isinstance(v, torch.Tensor) and v.shape == p.shape:
-                    v.mul_(self.masks[n])
+                    v.mul_(self.masks[n].to(v.dtype))
 
     @torch.no_grad()
     def mask_grads(self) -> None:
         for n, p in self.params.items():
             if p.grad is not None:
-                p.grad.mul_(self.masks[n])
+                p.grad.mul_(self._factor(n))
 
     def attach(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
         """Keep masks exact through ``optimizer``: gradients masked before each step, weights and
@@ -169,6 +181,7 @@ class Pruner:
         self._handles.append(optimizer.register_step_post_hook(lambda opt, args, kwargs: self.apply()))
         self._optimizers.append(optimizer)
         self.apply()
+        self.mask_optimizer_state(optimizer)
         return optimizer
 
     def detach(self) -> None:

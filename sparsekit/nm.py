@@ -1,0 +1,212 @@
+"""N:M structured sparsity trained from scratch: masks, STE / SR-STE, SAD, and N:M layers.
+
+Zhou et al., "Learning N:M Fine-grained Structured Sparse Neural Networks From Scratch", ICLR 2021
+(arXiv 2102.04010). The mask is recomputed from the dense weights at every forward pass: in every
+group of M consecutive weights along the input dimension the N largest magnitudes are kept.
+
+- Linear weight (out, in): groups of M consecutive input features.
+- Conv2d weight (O, I, kh, kw): ``layout="channel"`` (default; NVIDIA ASP / TensorRT) groups M
+  consecutive *input channels* at each kernel position; ``layout="flat"`` (the paper's original
+  code) groups M consecutive entries of the flattened (I, kh, kw) order.
+
+SR-STE (sparse-refined straight-through estimator): the forward pass uses ``W * E``; the backward
+pass sends the gradient with respect to the sparse weight straight through to *all* dense
+weights and adds ``lambda_w * (1 - E) * W``, a decay on the currently pruned weights that stops
+them from flipping in and out. ``lambda_w = 0`` is the plain STE.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .masks import check_nm, nm_mask
+
+__all__ = [
+    "nm_mask_conv",
+    "layer_nm_mask",
+    "sparse_weight",
+    "NMLinear",
+    "NMConv2d",
+    "nm_layers",
+    "sad",
+    "SADTracker",
+    "LAYOUTS",
+]
+
+LAYOUTS = ("channel", "flat")
+
+
+def nm_mask_conv(weight: torch.Tensor, n: int, m: int, layout: str = "channel") -> torch.Tensor:
+    """N:M mask of a Conv2d weight (O, I, kh, kw) along input channels or the flattened kernel."""
+    if weight.dim() != 4:
+        raise ValueError(f"a Conv2d weight has 4 dimensions (O, I, kh, kw), got shape {tuple(weight.shape)}")
+    if layout == "channel":
+        # (O, I, kh, kw) -> (O, kh, kw, I): groups of M consecutive input channels at one kernel tap
+        return nm_mask(weight.permute(0, 2, 3, 1), n, m, dim=-1).permute(0, 3, 1, 2).contiguous()
+    if layout == "flat":
+        o = weight.shape[0]
+        return nm_mask(weight.reshape(o, -1), n, m, dim=-1).reshape(weight.shape)
+    raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+
+
+def layer_nm_mask(weight: torch.Tensor, n: int, m: int, layout: str = "channel") -> torch.Tensor:
+    """The N:M mask of a Linear (2-D) or Conv2d (4-D) weight."""
+    if weight.dim() == 2:
+        return nm_mask(weight, n, m, dim=-1)
+    if weight.dim() == 4:
+        return nm_mask_conv(weight, n, m, layout)
+    raise ValueError(f"N:M masks are defined for Linear (2-D) and Conv2d (4-D) weights, got {weight.dim()}-D")
+
+
+class _SRSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight, mask, lambda_w):
+        ctx.save_for_backward(weight, mask)
+        ctx.lambda_w = lambda_w
+        return weight * mask
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        weight, mask = ctx.saved_tensors
+        grad = grad_out
+        if ctx.lambda_w:
+            grad = grad + ctx.lambda_w * (~mask) * weight
+        return grad, None, None
+
+
+def sparse_weight(weight: torch.Tensor, mask: torch.Tensor, lambda_w: float = 0.0) -> torch.Tensor:
+    """``weight * mask`` whose gradient is passed straight through to every weight, plus
+    ``lambda_w * (1 - mask) * weight`` (SR-STE; ``lambda_w = 0`` is the STE)."""
+    if lambda_w < 0:
+        raise ValueError(f"lambda_w must be >= 0, got {lambda_w}")
+    if mask.shape != weight.shape:
+        raise ValueError(f"mask has shape {tuple(mask.shape)} but the weight has shape {tuple(weight.shape)}")
+    return _SRSTE.apply(weight, mask.bool(), float(lambda_w))
+
+
+class _NMMixin:
+    n: int
+    m: int
+    lambda_w: float
+
+    def _init_nm(self, n: int, m: int, lambda_w: float, size: int, what: str) -> None:
+        check_nm(n, m, size, what)
+        if lambda_w < 0:
+            raise ValueError(f"lambda_w must be >= 0 (0 is the plain STE), got {lambda_w}")
+        self.n, self.m, self.lambda_w = n, m, float(lambda_w)
+        self.last_mask: torch.Tensor | None = None
+
+    def current_mask(self) -> torch.Tensor:
+        return layer_nm_mask(self.weight.detach(), self.n, self.m, getattr(self, "layout", "channel"))
+
+    def _masked_weight(self) -> torch.Tensor:
+        mask = self.current_mask()
+        self.last_mask = mask
+        return sparse_weight(self.weight, mask, self.lambda_w)
+
+
+class NMLinear(nn.Linear, _NMMixin):
+    """``nn.Linear`` trained N:M sparse along its input features, with STE (``lambda_w=0``) or SR-STE.
+
+    >>> layer = NMLinear(8, 3, n=2, m=4, lambda_w=2e-4)
+    >>> int(layer.current_mask().sum())  # 2 of every 4 inputs kept, 3 rows
+    12
+    """
+
+    def __init__(self, in_features: int, out_features: int, n: int = 2, m: int = 4, lambda_w: float = 2e-4,
+                 bias: bool = True):
+        super().__init__(in_features, out_features, bias=bias)
+        self._init_nm(n, m, lambda_w, in_features, "the Linear layer's in_features")
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, n: int = 2, m: int = 4, lambda_w: float = 2e-4) -> NMLinear:
+        layer = cls(linear.in_features, linear.out_features, n, m, lambda_w, bias=linear.bias is not None)
+        layer.load_state_dict(linear.state_dict())
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self._masked_weight(), self.bias)
+
+    def to_sparse(self):
+        """A :class:`sparsekit.nn.SparseLinear` with this layer's N:M weight (for inference)."""
+        from .nn import SparseLinear
+
+        dense = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None)
+        dense.load_state_dict(self.state_dict())
+        return SparseLinear.from_dense(dense, self.current_mask(), format="nm", n=self.n, m=self.m)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", nm={self.n}:{self.m}, lambda_w={self.lambda_w}"
+
+
+class NMConv2d(nn.Conv2d, _NMMixin):
+    """``nn.Conv2d`` trained N:M sparse along input channels (``layout='channel'``) or the flattened kernel."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, n: int = 2, m: int = 4,
+                 lambda_w: float = 2e-4, layout: str = "channel", **kw):
+        super().__init__(in_channels, out_channels, kernel_size, **kw)
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        self.layout = layout
+        size = in_channels // self.groups if layout == "channel" else self.weight[0].numel()
+        self._init_nm(n, m, lambda_w, size, f"the Conv2d weight ({layout} layout)")
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, n: int = 2, m: int = 4, lambda_w: float = 2e-4,
+                  layout: str = "channel") -> NMConv2d:
+        layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, n, m, lambda_w, layout,
+                    stride=conv.stride, padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+                    bias=conv.bias is not None)
+        layer.load_state_dict(conv.state_dict())
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self._masked_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", nm={self.n}:{self.m}, lambda_w={self.lambda_w}, layout={self.layout}"
+
+
+def nm_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The N:M layers of a model, by name."""
+    return {name: mod for name, mod in model.named_modules() if isinstance(mod, (NMLinear, NMConv2d))}
+
+
+def sad(mask_a: torch.Tensor, mask_b: torch.Tensor) -> int:
+    """Sparse architecture divergence between two masks: the number of entries that flipped."""
+    if mask_a.shape != mask_b.shape:
+        raise ValueError(f"masks have different shapes: {tuple(mask_a.shape)} vs {tuple(mask_b.shape)}")
+    return int((mask_a.bool() ^ mask_b.bool()).sum())
+
+
+class SADTracker:
+    """Fraction of N:M mask entries (over all N:M layers) that flip between successive calls.
+
+    ``tracker.step()`` compares the current masks with those at the previous call and appends the
+    flipped fraction to ``tracker.history``; ``tracker.cumulative()`` is the running sum - the SAD
+    summed over training.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.layers = nm_layers(model)
+        if not self.layers:
+            raise ValueError("the model has no NMLinear / NMConv2d layers to track")
+        self.previous = {k: m.current_mask() for k, m in self.layers.items()}
+        self.total = sum(v.numel() for v in self.previous.values())
+        self.history: list[float] = []
+
+    def step(self) -> float:
+        now = {k: m.current_mask() for k, m in self.layers.items()}
+        flipped = sum(sad(self.previous[k], now[k]) for k in now)
+        self.previous = now
+        self.history.append(flipped / self.total)
+        return self.history[-1]
+
+    def cumulative(self) -> list[float]:
+        out, acc = [], 0.0
+        for h in self.history:
+            acc += h
+            out.append(acc)
+        return out

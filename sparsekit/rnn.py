@@ -1,0 +1,223 @@
+"""Recurrent classifiers for the RNN-pruning notebook, and sparse RNNs grown from random graphs.
+
+Following "Investigating Sparsity in Recurrent Neural Networks" (H. Darji, arXiv 2407.20601):
+
+- :class:`RNNClassifier`: Embedding(128, 50) -> stacked RNN-Tanh / RNN-ReLU / GRU / LSTM -> Linear,
+  on torch's fused recurrent kernels; it reads the output at each string's true last symbol
+  (the thesis read the last padded step; with right padding the fused RNN's outputs up to a
+  string's length do not depend on the padding).
+- :func:`recurrent_weights`: the names of the input-to-hidden (``i2h``), hidden-to-hidden
+  (``h2h``) or ``both`` kinds of recurrent matrices, for masks.
+- :class:`GraphRNN`: a layered sparse recurrent network built from an undirected graph: edges
+  oriented from lower to higher node index give a DAG, a node's layer is the longest path from
+  a source, every DAG layer is a recurrent layer whose input weights are masked by the edges from
+  the previous layer, and edges that skip layers become masked recurrent skip layers added to
+  their target layer. Each layer (and skip layer) runs as one fused recurrent call over the whole
+  sequence, so there is no Python loop over time steps.
+- :func:`graph_properties`: the structural properties the thesis correlates with accuracy.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import torch
+from torch import nn
+
+CELLS = ("rnn_tanh", "rnn_relu", "gru", "lstm")
+MODES = ("i2h", "h2h", "both")
+_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
+
+
+def check_cell(cell: str) -> str:
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+    return cell
+
+
+def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int = 1) -> nn.RNNBase:
+    """A fused torch recurrent module of the given cell type (batch_first)."""
+    check_cell(cell)
+    if cell == "gru":
+        return nn.GRU(input_size, hidden_size, num_layers, batch_first=True)
+    if cell == "lstm":
+        return nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
+    return nn.RNN(input_size, hidden_size, num_layers, batch_first=True, nonlinearity=cell.split("_")[1])
+
+
+def last_outputs(out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``out[b, lengths[b] - 1]`` for a batch-first output of shape (B, T, H)."""
+    idx = (lengths - 1).clamp(min=0).to(out.device)
+    return out[torch.arange(out.shape[0], device=out.device), idx]
+
+
+class RNNClassifier(nn.Module):
+    """Embedding -> ``num_layers`` stacked recurrent layers -> Linear (the thesis's base model)."""
+
+    def __init__(self, cell: str = "gru", hidden: int = 50, num_layers: int = 3, embed: int = 50,
+                 vocab: int = 128, num_classes: int = 2):
+        super().__init__()
+        self.cell = check_cell(cell)
+        self.embedding = nn.Embedding(vocab, embed)
+        self.rnn = make_rnn(cell, embed, hidden, num_layers)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(self.embedding(x))
+        return self.fc(last_outputs(out, lengths))
+
+
+def recurrent_weights(model: nn.Module, mode: str = "both") -> list[str]:
+    """Names of the recurrent weight matrices of ``model`` selected by ``mode`` (i2h, h2h or both)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    names = []
+    for name, p in model.named_parameters():
+        leaf = name.rsplit(".", 1)[-1]
+        if p.dim() != 2:
+            continue
+        if leaf.startswith("weight_ih") and mode in ("i2h", "both"):
+            names.append(name)
+        elif leaf.startswith("weight_hh") and mode in ("h2h", "both"):
+            names.append(name)
+    return names
+
+
+# ----------------------------------------------------------------------------- graph RNNs
+
+
+def dag_from_graph(graph: nx.Graph) -> nx.DiGraph:
+    """Orient every edge from the lower to the higher node index (nodes relabelled 0..n-1 first)."""
+    g = nx.convert_node_labels_to_integers(graph, ordering="sorted")
+    dag = nx.DiGraph()
+    dag.add_nodes_from(g.nodes)
+    dag.add_edges_from((min(u, v), max(u, v)) for u, v in g.edges)
+    return dag
+
+
+def layer_index(dag: nx.DiGraph) -> dict[int, int]:
+    """Layer of every node: the length of the longest path from a source (sources are layer 0)."""
+    layer: dict[int, int] = {}
+    for v in nx.topological_sort(dag):
+        preds = list(dag.predecessors(v))
+        layer[v] = 1 + max(layer[u] for u in preds) if preds else 0
+    return layer
+
+
+class GraphRNN(nn.Module):
+    """A sparse recurrent network whose structure comes from a graph (see the module docstring)."""
+
+    def __init__(self, graph: nx.Graph, cell: str = "gru", vocab: int = 128, num_classes: int = 2):
+        super().__init__()
+        self.cell = check_cell(cell)
+        dag = dag_from_graph(graph)
+        if dag.number_of_nodes() == 0:
+            raise ValueError("the graph has no nodes")
+        lay = layer_index(dag)
+        n_layers = max(lay.values()) + 1
+        members = [sorted(v for v in dag if lay[v] == layer) for layer in range(n_layers)]
+        pos = {v: i for layer in members for i, v in enumerate(layer)}
+        self.layer_sizes = [len(m) for m in members]
+        self.embedding = nn.Embedding(vocab, self.layer_sizes[0])
+        # the sources get the embedding itself through a dense recurrent layer of their own size
+        self.layers = nn.ModuleList([make_rnn(cell, self.layer_sizes[0], self.layer_sizes[0])])
+        masks = [None]
+        skip_pairs: list[tuple[int, int]] = []
+        skip_masks = []
+        gates = _GATES[cell]
+        for layer in range(1, n_layers):
+            prev, cur = members[layer - 1], members[layer]
+            m = torch.zeros(len(cur), len(prev), dtype=torch.bool)
+            skips: dict[int, torch.Tensor] = {}
+            for v in cur:
+                for u in dag.predecessors(v):
+                    if lay[u] == layer - 1:
+                        m[pos[v], pos[u]] = True
+                    else:
+                        sm = skips.setdefault(lay[u], torch.zeros(len(cur), len(members[lay[u]]), dtype=torch.bool))
+                        sm[pos[v], pos[u]] = True
+            self.layers.append(make_rnn(cell, len(prev), len(cur)))
+            masks.append(m.repeat(gates, 1))
+            for src, sm in sorted(skips.items()):
+                skip_pairs.append((src, layer))
+                skip_masks.append(sm.repeat(gates, 1))
+        self.skip_pairs = skip_pairs
+        self.skips = nn.ModuleList([make_rnn(cell, self.layer_sizes[s], self.layer_sizes[t]) for s, t in skip_pairs])
+        for i, m in enumerate(masks):
+            if m is not None:
+                self.register_buffer(f"mask_{i}", m)
+        for i, m in enumerate(skip_masks):
+            self.register_buffer(f"skip_mask_{i}", m)
+        self.fc = nn.Linear(self.layer_sizes[-1], num_classes)
+        self.apply_masks()
+
+    def masks(self) -> dict[str, torch.Tensor]:
+        """Parameter name -> mask of every masked input weight (for a :class:`sparsekit.prune.Pruner`)."""
+        out = {}
+        for i in range(1, len(self.layers)):
+            out[f"layers.{i}.weight_ih_l0"] = getattr(self, f"mask_{i}")
+        for i in range(len(self.skips)):
+            out[f"skips.{i}.weight_ih_l0"] = getattr(self, f"skip_mask_{i}")
+        return out
+
+    @torch.no_grad()
+    def apply_masks(self) -> None:
+        params = dict(self.named_parameters())
+        for name, m in self.masks().items():
+            params[name].mul_(m)
+
+    def n_weights(self) -> int:
+        """Non-zero recurrent input weights (the graph's edges, times the gates)."""
+        return int(sum(int(m.sum()) for m in self.masks().values()))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        outs = [self.layers[0](self.embedding(x))[0]]
+        skips_into: dict[int, list[int]] = {}
+        for k, (_, t) in enumerate(self.skip_pairs):
+            skips_into.setdefault(t, []).append(k)
+        for layer in range(1, len(self.layers)):
+            h = self.layers[layer](outs[layer - 1])[0]
+            for k in skips_into.get(layer, []):
+                h = h + self.skips[k](outs[self.skip_pairs[k][0]])[0]
+            outs.append(h)
+        return self.fc(last_outputs(outs[-1], lengths))
+
+
+def graph_properties(graph: nx.Graph) -> dict[str, float]:
+    """Structural properties recorded by the thesis (centralities on the undirected graph)."""
+    g = nx.convert_node_labels_to_integers(graph, ordering="sorted")
+    dag = dag_from_graph(g)
+    lay = layer_index(dag)
+
+    def stats(name, values):
+        v = np.asarray(list(values), dtype=float)
+        return {f"{name}_mean": v.mean(), f"{name}_var": v.var(), f"{name}_std": v.std()}
+
+    props = {
+        "nodes": g.number_of_nodes(),
+        "edges": g.number_of_edges(),
+        "layers": max(lay.values()) + 1,
+        "source_nodes": sum(1 for v in dag if dag.in_degree(v) == 0),
+        "sink_nodes": sum(1 for v in dag if dag.out_degree(v) == 0),
+        "density": nx.density(g),
+    }
+    connected = nx.is_connected(g)
+    props["diameter"] = nx.diameter(g) if connected else np.nan
+    props["avg_shortest_path"] = nx.average_shortest_path_length(g) if connected else np.nan
+    props.update(stats("eccentricity", nx.eccentricity(g).values()) if connected else {})
+    props.update(stats("degree", nx.degree_centrality(g).values()))
+    props.update(stats("closeness", nx.closeness_centrality(g).values()))
+    props.update(stats("betweenness", nx.betweenness_centrality(g).values()))
+    props.update(stats("edge_betweenness", nx.edge_betweenness_centrality(g).values()))
+    return props
+
+
+def random_graph(kind: str, n: int, seed: int) -> nx.Graph:
+    """The thesis's generators: Barabasi-Albert with m = n // 10, Watts-Strogatz with k = n // 5, p = 1."""
+    if n < 10:
+        raise ValueError(f"n must be at least 10 (m = n // 10 >= 1), got {n}")
+    if kind == "ba":
+        return nx.barabasi_albert_graph(n, max(1, n // 10), seed=seed)
+    if kind == "ws":
+        return nx.connected_watts_strogatz_graph(n, max(2, n // 5), 1.0, tries=100, seed=seed)
+    raise ValueError(f"kind must be 'ba' (Barabasi-Albert) or 'ws' (Watts-Strogatz), got {kind!r}")

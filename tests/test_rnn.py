@@ -1,0 +1,120 @@
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+from sparsekit.data.reber import accepts, corrupt, encode, make_reber, random_valid
+from sparsekit.prune import Pruner
+from sparsekit.rnn import (
+    GraphRNN,
+    RNNClassifier,
+    dag_from_graph,
+    graph_properties,
+    last_outputs,
+    layer_index,
+    random_graph,
+    recurrent_weights,
+)
+
+
+def test_acceptor_on_known_strings():
+    for s in ("BTXSE", "BPVVE", "BPTVPSE", "BTSSXXTVVE", "BPTTTVPXVVE"):
+        assert accepts(s), s
+    for s in ("", "BE", "TXSE", "BTXS", "BTXSEE", "BTTXSE", "BPVE", "BTXAE"):
+        assert not accepts(s), s
+
+
+def test_generated_data_is_valid_balanced_and_disjoint():
+    d = make_reber(600, 200, seed=3)
+    strings = d.train + d.test
+    labels = torch.cat([d.y_train, d.y_test]).tolist()
+    for s, y in zip(strings, labels):
+        assert accepts(s) == bool(y)  # every valid string accepted, every invalid one rejected
+        assert 11 <= len(s) <= 53
+    assert sum(labels) == 400
+    assert not set(d.train) & set(d.test)
+    again = make_reber(600, 200, seed=3)
+    assert again.train == d.train
+
+
+def test_random_walk_and_corruption():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        s = random_valid(rng)
+        assert accepts(s)
+        c = corrupt(s, rng)
+        assert c != s or not accepts(c) or True  # a corruption may rarely be valid: make_reber filters
+    with pytest.raises(ValueError, match="n_train"):
+        make_reber(1, 10)
+
+
+def test_encode_pads_with_zero():
+    x, lengths = encode(["BTXSE", "BPVVE", "BTSSXXTVVE"])
+    assert x.shape == (3, 10) and lengths.tolist() == [5, 5, 10]
+    assert x[0, 5:].eq(0).all() and x[0, 0] == ord("B")
+
+
+@pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "gru", "lstm"])
+def test_classifier_reads_true_last_step(cell):
+    torch.manual_seed(0)
+    model = RNNClassifier(cell, hidden=8, num_layers=2, embed=6)
+    x, lengths = encode(["BTXSE", "BTSSXXTVVE"])
+    out = model(x, lengths)
+    alone = model(x[:1, :5], lengths[:1])  # the same string without padding
+    torch.testing.assert_close(out[:1], alone)
+
+
+def test_recurrent_weight_selection():
+    model = RNNClassifier("lstm", hidden=4, num_layers=3, embed=3)
+    assert recurrent_weights(model, "i2h") == [f"rnn.weight_ih_l{i}" for i in range(3)]
+    assert recurrent_weights(model, "h2h") == [f"rnn.weight_hh_l{i}" for i in range(3)]
+    assert len(recurrent_weights(model, "both")) == 6
+    with pytest.raises(ValueError, match="mode"):
+        recurrent_weights(model, "x2y")
+
+
+def test_last_outputs():
+    out = torch.arange(24.0).view(2, 3, 4)
+    torch.testing.assert_close(last_outputs(out, torch.tensor([1, 3])), torch.stack([out[0, 0], out[1, 2]]))
+
+
+def test_dag_layers_longest_path():
+    g = nx.Graph([(0, 1), (1, 2), (0, 2), (2, 3), (0, 3)])
+    dag = dag_from_graph(g)
+    assert nx.is_directed_acyclic_graph(dag)
+    assert set(dag.edges) == {(0, 1), (1, 2), (0, 2), (2, 3), (0, 3)}
+    assert layer_index(dag) == {0: 0, 1: 1, 2: 2, 3: 3}
+
+
+def test_graph_rnn_masks_follow_edges_and_survive_training():
+    g = nx.Graph([(0, 1), (0, 2), (1, 3), (2, 3), (0, 3), (1, 4)])
+    torch.manual_seed(0)
+    model = GraphRNN(g, "gru")
+    # layers: {0}, {1, 2}, {3, 4}; the edge 0-3 skips a layer
+    assert model.layer_sizes == [1, 2, 2]
+    assert model.skip_pairs == [(0, 2)]
+    m = model.masks()["layers.2.weight_ih_l0"][:2]  # first gate block: rows = layer 2 nodes {3, 4}
+    assert m.tolist() == [[True, True], [True, False]]  # 3 <- 1, 2; 4 <- 1
+    pr = Pruner(model, list(model.masks()), model.masks())
+    opt = pr.attach(torch.optim.Adam(model.parameters(), lr=0.05))
+    x, lengths = encode(["BTXSE", "BPVVE"])
+    for _ in range(5):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x, lengths), torch.tensor([1, 0])).backward()
+        opt.step()
+    params = dict(model.named_parameters())
+    for name, mask in model.masks().items():
+        assert (params[name][~mask] == 0).all()
+    assert model.n_weights() == 3 * (5 + 1)  # GRU: 3 gate blocks x (masked edges + the skip edge)
+
+
+def test_graph_generators_and_properties():
+    ba = random_graph("ba", 30, seed=1)
+    ws = random_graph("ws", 30, seed=1)
+    assert ba.number_of_nodes() == 30 and nx.is_connected(ws)
+    assert ba.number_of_edges() == (30 - 3) * 3  # m = 3
+    p = graph_properties(ws)
+    assert p["nodes"] == 30 and p["source_nodes"] >= 1 and 0 < p["density"] < 1
+    assert {"closeness_var", "betweenness_mean", "diameter", "layers"} <= set(p)
+    with pytest.raises(ValueError, match="kind"):
+        random_graph("er", 20, 0)
