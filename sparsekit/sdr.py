@@ -354,20 +354,23 @@ def mc_false_match_union(n: int, a: int, s: int, theta: int, m: int, trials: int
 class SparseyMemory:
     """A Sparsey-style coding field: ``q`` competitive modules (CMs) of ``k`` binary cells.
 
-    Variant implemented (a simplification of Rinkus's Code Selection Algorithm, CSA; Rinkus 2014,
-    doi 10.3389/fncom.2014.00160), chosen because it keeps the CSA's one essential mechanism -
-    familiarity controls how random the code is - with a handful of parameters:
+    Variant implemented: the simplified Code Selection Algorithm (CSA) of a public PyTorch
+    re-implementation of Sparsey (SashwatAnagolum/SparseyTestingSystem, ``sparsey_layer.py``), which
+    keeps the CSA's one essential mechanism of Rinkus (2014, doi 10.3389/fncom.2014.00160) -
+    familiarity controls how random the code is - with a single rule, and ``match="overlap"``
+    adds one option of ours:
 
     1. input summation: ``V_i = (x . w_i) / |x|`` for every cell i (binary weights ``w_i`` from the
-       input bits), so ``V`` lies in [0, 1];
+       input bits), in [0, 1]; with ``match="jaccard"``, ``V_i = (x . w_i) / |x OR w_i|``, which
+       stops a cell that has learned many items from matching every input (binary Hebbian weights
+       saturate: Sparsey avoids it with small receptive fields and hierarchy, which we do not model);
     2. familiarity ``G`` = mean over CMs of the largest ``V`` in the CM;
-    3. relative win likelihood ``mu_i = (eta - 1) / (1 + exp(-sharpness (V_i - midpoint))) + 1`` with
-       an expansivity ``eta = 1 + (eta_max - 1) * G ** g_power``: a familiar input (``G`` near 1)
-       makes ``mu`` steep, so the best-matching cells win; a novel one (``G`` near 0) flattens it to
-       ``mu = 1``, a uniform choice - a new, near-random code;
-    4. in every CM one winner is drawn with probability ``mu_i / sum_CM mu``;
-    5. single-trial Hebbian learning: the weights from the active input bits to the winners are set
-       to 1 (binary, no decay); a class readout raises the weights from the code to a class node.
+    3. in every CM one winner is drawn from ``softmax(V / T)`` with temperature ``T = 1 / G - 1``
+       (clamped to ``[t_min, t_max]``): a familiar input (``G`` near 1) re-activates its best-matching
+       cells, a novel one (``G`` near 0) gets a near-uniform, new code;
+    4. single-trial Hebbian learning: the weights from the active input bits to the winners are set
+       to 1 (binary, no decay); the class readout counts, for every cell, the classes of the items
+       whose codes it joined, and a code votes with those shares.
 
     Storing and retrieving cost ``O(n_inputs * q * k)`` whatever the number of stored items.
     """
@@ -375,10 +378,9 @@ class SparseyMemory:
     n_inputs: int
     q: int = 20
     k: int = 10
-    eta_max: float = 100.0
-    sharpness: float = 12.0
-    midpoint: float = 0.5
-    g_power: float = 2.0
+    match_rule: str = "overlap"
+    t_min: float = 1e-3
+    t_max: float = 1e3
     n_classes: int = 0
     seed: int = 0
     weights: np.ndarray = field(init=False, repr=False)
@@ -388,11 +390,12 @@ class SparseyMemory:
     def __post_init__(self):
         if self.n_inputs < 1 or self.q < 1 or self.k < 2:
             raise ValueError(f"need n_inputs >= 1, q >= 1 and k >= 2, got {self.n_inputs}, {self.q}, {self.k}")
-        if self.eta_max < 1:
-            raise ValueError(f"eta_max must be >= 1, got {self.eta_max}")
+        if self.match_rule not in ("overlap", "jaccard"):
+            raise ValueError(f"match_rule must be 'overlap' or 'jaccard', got {self.match_rule!r}")
         self.rng = np.random.default_rng(self.seed)
         self.weights = np.zeros((self.n_inputs, self.q * self.k), dtype=np.uint8)
-        self.class_weights = np.zeros((self.q * self.k, max(self.n_classes, 1)), dtype=np.uint8)
+        self.fan_in = np.zeros(self.q * self.k, dtype=np.int64)  # learned weights per cell
+        self.class_weights = np.zeros((self.q * self.k, max(self.n_classes, 1)), dtype=np.int64)
 
     def _check_input(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
@@ -406,19 +409,25 @@ class SparseyMemory:
         active = int(x.sum())
         if active == 0:
             return np.zeros((self.q, self.k))
-        return (self.weights[x].sum(axis=0) / active).reshape(self.q, self.k)
+        hits = self.weights[x].sum(axis=0, dtype=np.int64)
+        if self.match_rule == "jaccard":
+            v = hits / (active + self.fan_in - hits)
+        else:
+            v = hits / active
+        return v.reshape(self.q, self.k)
 
     def familiarity(self, v: np.ndarray) -> float:
         return float(v.max(axis=1).mean())
 
     def choose(self, v: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """Winner index in each CM (the code), given the matches ``v`` of shape (q, k)."""
-        g = self.familiarity(v)
         if deterministic:
             return v.argmax(axis=1)
-        eta = 1.0 + (self.eta_max - 1.0) * g**self.g_power
-        mu = (eta - 1.0) / (1.0 + np.exp(-self.sharpness * (v - self.midpoint))) + 1.0
-        p = mu / mu.sum(axis=1, keepdims=True)
+        g = self.familiarity(v)
+        t = float(np.clip(1.0 / max(g, 1e-12) - 1.0, self.t_min, self.t_max))
+        logits = (v - v.max(axis=1, keepdims=True)) / t
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
         u = self.rng.random((self.q, 1))
         return np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), self.k - 1)
 
@@ -430,18 +439,22 @@ class SparseyMemory:
     def store(self, x: np.ndarray, label: int | None = None) -> np.ndarray:
         """Single-trial learning of ``x`` (and its class); returns the code assigned to it."""
         x = self._check_input(x)
+        if label is not None and (self.n_classes == 0 or not (0 <= label < self.n_classes)):
+            raise ValueError(f"label must be in [0, {self.n_classes}) (set n_classes), got {label}")
         c = self.code(x)
+        block = self.weights[np.ix_(np.flatnonzero(x), c)]
+        self.fan_in[c] += int(x.sum()) - block.sum(axis=0, dtype=np.int64)
         self.weights[np.ix_(np.flatnonzero(x), c)] = 1
         if label is not None:
-            if not (0 <= label < self.class_weights.shape[1]) or self.n_classes == 0:
-                raise ValueError(f"label must be in [0, {self.n_classes}) (set n_classes), got {label}")
-            self.class_weights[c, label] = 1
+            self.class_weights[c, label] += 1
         self.stored += 1
         return c
 
     def classify(self, x: np.ndarray) -> int:
-        """Class whose node receives the most input from the code retrieved (deterministically) for ``x``."""
+        """Class whose node receives the most input from the code retrieved (deterministically) for ``x``:
+        each code cell votes with the share of its stored items that had each class."""
         if self.n_classes == 0:
             raise ValueError("this memory has no class readout: create it with n_classes > 0")
         c = self.code(x, deterministic=True)
-        return int(self.class_weights[c].sum(axis=0).argmax())
+        counts = self.class_weights[c]
+        return int((counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)).sum(axis=0).argmax())
