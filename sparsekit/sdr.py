@@ -252,14 +252,24 @@ def sample_hypergeometric(n, marked, draws):
 
 
 @nb.njit(cache=True)
-def _random_subset_mask(n, k, scratch, mask):
-    """Mark k random cells of n in ``mask`` (partial Fisher-Yates on ``scratch``)."""
+def _draw(n, k, scratch):
+    """Partial Fisher-Yates: afterwards ``scratch[:k]`` is a uniform random k-subset of range(n)."""
     for i in range(n):
         scratch[i] = i
     for i in range(k):
         j = i + int(np.random.random() * (n - i))
         scratch[i], scratch[j] = scratch[j], scratch[i]
-        mask[scratch[i]] = True
+
+
+@nb.njit(cache=True)
+def _hits(n, a, scratch, segment):
+    """Overlap of a random a-subset with the cells marked in ``segment``."""
+    _draw(n, a, scratch)
+    b = 0
+    for i in range(a):
+        if segment[scratch[i]]:
+            b += 1
+    return b
 
 
 @nb.njit(cache=True)
@@ -271,17 +281,7 @@ def _mc_fp(n, a, s, theta, trials, seed, exact_law):
     for i in range(s):
         segment[i] = True  # the segment's position is irrelevant by symmetry
     for _ in range(trials):
-        if exact_law:
-            b = sample_hypergeometric(n, s, a)
-        else:
-            for i in range(n):
-                scratch[i] = i
-            b = 0
-            for i in range(a):
-                j = i + int(np.random.random() * (n - i))
-                scratch[i], scratch[j] = scratch[j], scratch[i]
-                if segment[scratch[i]]:
-                    b += 1
+        b = sample_hypergeometric(n, s, a) if exact_law else _hits(n, a, scratch, segment)
         if b >= theta:
             hits += 1
     return hits
@@ -295,17 +295,11 @@ def _mc_fp_union(n, a, s, theta, m, trials, seed):
     seg = np.zeros(n, dtype=np.bool_)
     for _ in range(trials):
         seg[:] = False
-        for _k in range(m):
-            _random_subset_mask(n, s, scratch, seg)
-        for i in range(n):
-            scratch[i] = i
-        b = 0
-        for i in range(a):
-            j = i + int(np.random.random() * (n - i))
-            scratch[i], scratch[j] = scratch[j], scratch[i]
-            if seg[scratch[i]]:
-                b += 1
-        if b >= theta:
+        for _k in range(m):  # the segment holds the union of m random s-subsets
+            _draw(n, s, scratch)
+            for i in range(s):
+                seg[scratch[i]] = True
+        if _hits(n, a, scratch, seg) >= theta:
             hits += 1
     return hits
 
