@@ -118,26 +118,20 @@ class Pruner:
     def prune_fraction(self, rate: float | Mapping[str, float], scope: str = "layer") -> None:
         """Prune a fraction of the *surviving* weights by magnitude: per tensor (``scope='layer'``,
         ``rate`` a float or a dict name -> float) or with one threshold pooled over all (``'global'``)."""
-        if scope == "global":
-            if not isinstance(rate, (int, float)):
-                raise TypeError("scope='global' takes one rate (a float), not a per-layer dict")
-            new = M.global_prune_fraction(self.weights(), rate, self.masks)
-        elif scope == "layer":
-            rates = _per_layer(rate, self.names)
-            new = {n: M.prune_fraction(self.params[n].detach(), rates[n], self.masks[n]) for n in self.names}
-        else:
-            raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
-        self.set_masks(new)
+        self._prune(rate, scope, "rate", M.global_prune_fraction, M.prune_fraction)
 
     def prune_to(self, sparsity: float | Mapping[str, float], scope: str = "layer") -> None:
         """Prune by magnitude to a target sparsity (per tensor, or pooled with ``scope='global'``)."""
+        self._prune(sparsity, scope, "sparsity", M.global_magnitude_masks, M.magnitude_mask)
+
+    def _prune(self, value, scope: str, what: str, pooled, per_tensor) -> None:
         if scope == "global":
-            if not isinstance(sparsity, (int, float)):
-                raise TypeError("scope='global' takes one sparsity (a float)")
-            new = M.global_magnitude_masks(self.weights(), sparsity, self.masks)
+            if not isinstance(value, (int, float)):
+                raise TypeError(f"scope='global' takes one {what} (a float), not a per-layer dict")
+            new = pooled(self.weights(), value, self.masks)
         elif scope == "layer":
-            s = _per_layer(sparsity, self.names)
-            new = {n: M.magnitude_mask(self.params[n].detach(), s[n], self.masks[n]) for n in self.names}
+            values = _per_layer(value, self.names)
+            new = {n: per_tensor(self.params[n].detach(), values[n], self.masks[n]) for n in self.names}
         else:
             raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
         self.set_masks(new)
