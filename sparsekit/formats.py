@@ -40,6 +40,21 @@ def as_float_array(t: torch.Tensor | np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _weight_2d(weight: torch.Tensor | np.ndarray) -> np.ndarray:
+    w = as_float_array(weight, "weight")
+    if w.ndim != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {w.shape}")
+    return w
+
+
+def _keep(mask: torch.Tensor | np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A boolean NumPy copy of ``mask``, checked against the weight's shape."""
+    keep = np.asarray(mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else mask).astype(bool)
+    if keep.shape != shape:
+        raise ValueError(f"mask has shape {keep.shape} but the weight has shape {shape}")
+    return keep
+
+
 def _index_dtype(n_cols: int):
     return np.uint16 if n_cols <= np.iinfo(np.uint16).max + 1 else np.int32
 
@@ -56,15 +71,8 @@ class CSR:
     @classmethod
     def from_dense(cls, weight: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray | None = None) -> CSR:
         """Keep the non-zero entries of ``weight`` (or the entries ``mask`` keeps, zeros included)."""
-        w = as_float_array(weight, "weight")
-        if w.ndim != 2:
-            raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {w.shape}")
-        if mask is None:
-            keep = w != 0
-        else:
-            keep = np.asarray(mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else mask).astype(bool)
-            if keep.shape != w.shape:
-                raise ValueError(f"mask has shape {keep.shape} but the weight has shape {w.shape}")
+        w = _weight_2d(weight)
+        keep = w != 0 if mask is None else _keep(mask, w.shape)
         rows, cols = np.nonzero(keep)
         counts = np.bincount(rows, minlength=w.shape[0])
         ptr_dtype = np.int32 if len(rows) < np.iinfo(np.int32).max else np.int64
@@ -119,20 +127,13 @@ class NMSparse:
         used and must number at most N per group, unless ``prune=True``, which keeps the N
         largest magnitudes of every group (``sparsekit.masks.nm_mask``).
         """
-        w = as_float_array(weight, "weight")
-        if w.ndim != 2:
-            raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {w.shape}")
+        w = _weight_2d(weight)
         check_nm(n, m, w.shape[1])
         if m > MAX_M:
             raise ValueError(f"M must be at most {MAX_M} for the compressed N:M format, got {m}")
         if mask is None and prune:
             mask = nm_mask(torch.from_numpy(w), n, m)
-        if mask is not None:
-            keep = np.asarray(mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else mask).astype(bool)
-            if keep.shape != w.shape:
-                raise ValueError(f"mask has shape {keep.shape} but the weight has shape {w.shape}")
-        else:
-            keep = w != 0
+        keep = w != 0 if mask is None else _keep(mask, w.shape)
         groups = keep.reshape(w.shape[0], -1, m)
         counts = groups.sum(-1)
         if (counts > n).any():

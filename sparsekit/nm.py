@@ -17,6 +17,8 @@ them from flipping in and out. ``lambda_w = 0`` is the plain STE.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -131,11 +133,11 @@ class NMLinear(nn.Linear, _NMMixin):
 
     def to_sparse(self):
         """A :class:`sparsekit.nn.SparseLinear` with this layer's N:M weight (for inference)."""
+        from .formats import NMSparse
         from .nn import SparseLinear
 
-        dense = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None)
-        dense.load_state_dict(self.state_dict())
-        return SparseLinear.from_dense(dense, self.current_mask(), format="nm", n=self.n, m=self.m)
+        weight = NMSparse.from_dense(self.weight.detach().cpu(), self.n, self.m, mask=self.current_mask())
+        return SparseLinear(weight, None if self.bias is None else self.bias.detach().cpu())
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", nm={self.n}:{self.m}, lambda_w={self.lambda_w}"
@@ -205,8 +207,4 @@ class SADTracker:
         return self.history[-1]
 
     def cumulative(self) -> list[float]:
-        out, acc = [], 0.0
-        for h in self.history:
-            acc += h
-            out.append(acc)
-        return out
+        return list(itertools.accumulate(self.history))

@@ -142,6 +142,9 @@ class GraphRNN(nn.Module):
                 skip_pairs.append((src, layer))
                 skip_masks.append(sm.repeat(gates, 1))
         self.skip_pairs = skip_pairs
+        self._skips_into: dict[int, list[int]] = {}  # target layer -> indices of the skip layers into it
+        for k, (_, t) in enumerate(skip_pairs):
+            self._skips_into.setdefault(t, []).append(k)
         self.skips = nn.ModuleList([make_rnn(cell, self.layer_sizes[s], self.layer_sizes[t]) for s, t in skip_pairs])
         for i, m in enumerate(masks):
             if m is not None:
@@ -172,12 +175,9 @@ class GraphRNN(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         outs = [self.layers[0](self.embedding(x))[0]]
-        skips_into: dict[int, list[int]] = {}
-        for k, (_, t) in enumerate(self.skip_pairs):
-            skips_into.setdefault(t, []).append(k)
         for layer in range(1, len(self.layers)):
             h = self.layers[layer](outs[layer - 1])[0]
-            for k in skips_into.get(layer, []):
+            for k in self._skips_into.get(layer, []):
                 h = h + self.skips[k](outs[self.skip_pairs[k][0]])[0]
             outs.append(h)
         return self.fc(last_outputs(outs[-1], lengths))

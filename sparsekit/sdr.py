@@ -234,11 +234,6 @@ def p_false_negative(a: int, s: int, theta: int, v: int) -> float:
 
 
 @nb.njit(cache=True)
-def _seed(seed):
-    np.random.seed(seed)
-
-
-@nb.njit(cache=True)
 def sample_hypergeometric(n, marked, draws):
     """One exact draw of the overlap: ``draws`` items taken without replacement from ``n``, of which
     ``marked`` are marked; returns how many marked were taken (O(draws) sequential sampling)."""

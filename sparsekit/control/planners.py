@@ -39,10 +39,15 @@ def _tensors(r0, o0, goal):
     return tuple(torch.as_tensor(np.asarray(v, float), dtype=torch.float32).view(1, 2) for v in (r0, o0, goal))
 
 
+def _generator(rng: np.random.Generator | None) -> torch.Generator:
+    """A torch generator seeded from ``rng`` (seed 0 without one), so that planners are reproducible."""
+    return torch.Generator().manual_seed(int(rng.integers(2**31)) if rng is not None else 0)
+
+
 @torch.no_grad()
 def plan_cem(model, r0, o0, goal, horizon, u_max, budget_s, samples=200, elites=20, rng=None,
              init: np.ndarray | None = None) -> np.ndarray:
-    g = torch.Generator().manual_seed(int(rng.integers(2**31)) if rng is not None else 0)
+    g = _generator(rng)
     r0, o0, goal = _tensors(r0, o0, goal)
     mean = torch.zeros(horizon, 2) if init is None else torch.as_tensor(init, dtype=torch.float32)
     std = torch.full((horizon, 2), u_max)
@@ -62,7 +67,7 @@ def plan_cem(model, r0, o0, goal, horizon, u_max, budget_s, samples=200, elites=
 @torch.no_grad()
 def plan_mppi(model, r0, o0, goal, horizon, u_max, budget_s, samples=200, lam=0.01, noise=0.5, rng=None,
               init: np.ndarray | None = None) -> np.ndarray:
-    g = torch.Generator().manual_seed(int(rng.integers(2**31)) if rng is not None else 0)
+    g = _generator(rng)
     r0, o0, goal = _tensors(r0, o0, goal)
     nominal = torch.zeros(horizon, 2) if init is None else torch.as_tensor(init, dtype=torch.float32)
     t_end = time.perf_counter() + budget_s
@@ -78,7 +83,7 @@ def plan_mppi(model, r0, o0, goal, horizon, u_max, budget_s, samples=200, lam=0.
 
 def plan_gradient(model, r0, o0, goal, horizon, u_max, budget_s, restarts=16, lr=0.02, rng=None,
                   init: np.ndarray | None = None) -> np.ndarray:
-    g = torch.Generator().manual_seed(int(rng.integers(2**31)) if rng is not None else 0)
+    g = _generator(rng)
     r0, o0, goal = _tensors(r0, o0, goal)
     start = u_max * (2 * torch.rand(restarts, horizon, 2, generator=g) - 1)
     if init is not None:

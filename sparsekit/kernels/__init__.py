@@ -74,6 +74,23 @@ def _cuda_run(x: torch.Tensor, channels_first: bool, n_rows: int, launch) -> tor
     return out if channels_first else out.t()
 
 
+def _weight_matmul(weight, x: torch.Tensor, channels_first: bool, arrays: tuple[str, ...], kernel: str,
+                   *params) -> torch.Tensor:
+    """Run ``kernel`` (a function of the same name in ``cpu.py`` and ``cuda.py``) on the weight's
+    ``arrays`` and ``params``, then the dense input; the result is laid out as ``x`` is."""
+    _check_input(x, weight.shape[1], weight.dtype, channels_first)
+    if x.is_cuda:
+        from . import cuda as kc
+
+        on_device = _device_arrays(weight, x.device, arrays)
+        return _cuda_run(x, channels_first, weight.shape[0],
+                         lambda d, o: getattr(kc, kernel)(*on_device, *params, d, o))
+    xn = x.detach().numpy()
+    dense = np.ascontiguousarray(xn) if channels_first else _transposed(xn)
+    t = torch.from_numpy(getattr(cpu, kernel)(*(getattr(weight, a) for a in arrays), *params, dense))
+    return t if channels_first else t.t()
+
+
 def csr_matmul(weight: CSR, x: torch.Tensor, channels_first: bool = False) -> torch.Tensor:
     """``x @ W.T`` for ``x`` of shape (batch, in) -> (batch, out).
 
@@ -83,36 +100,14 @@ def csr_matmul(weight: CSR, x: torch.Tensor, channels_first: bool = False) -> to
     """
     if not isinstance(weight, CSR):
         raise TypeError(f"weight must be a sparsekit.formats.CSR, got {type(weight).__name__}")
-    _check_input(x, weight.shape[1], weight.dtype, channels_first)
-    if x.is_cuda:
-        from . import cuda as kc
-
-        indptr, indices, values = _device_arrays(weight, x.device, ("indptr", "indices", "values"))
-        return _cuda_run(x, channels_first, weight.shape[0],
-                         lambda d, o: kc.rows_times_dense(indptr, indices, values, d, o))
-    xn = x.detach().numpy()
-    dense = np.ascontiguousarray(xn) if channels_first else _transposed(xn)
-    out = cpu.rows_times_dense(weight.indptr, weight.indices, weight.values, dense)
-    t = torch.from_numpy(out)
-    return t if channels_first else t.t()
+    return _weight_matmul(weight, x, channels_first, ("indptr", "indices", "values"), "rows_times_dense")
 
 
 def nm_matmul(weight: NMSparse, x: torch.Tensor, channels_first: bool = False) -> torch.Tensor:
     """Like :func:`csr_matmul` for an N:M-compressed weight."""
     if not isinstance(weight, NMSparse):
         raise TypeError(f"weight must be a sparsekit.formats.NMSparse, got {type(weight).__name__}")
-    _check_input(x, weight.shape[1], weight.dtype, channels_first)
-    if x.is_cuda:
-        from . import cuda as kc
-
-        offsets, values = _device_arrays(weight, x.device, ("offsets", "values"))
-        return _cuda_run(x, channels_first, weight.shape[0],
-                         lambda d, o: kc.nm_rows_times_dense(offsets, values, weight.n, weight.m, d, o))
-    xn = x.detach().numpy()
-    dense = np.ascontiguousarray(xn) if channels_first else _transposed(xn)
-    out = cpu.nm_rows_times_dense(weight.offsets, weight.values, weight.n, weight.m, dense)
-    t = torch.from_numpy(out)
-    return t if channels_first else t.t()
+    return _weight_matmul(weight, x, channels_first, ("offsets", "values"), "nm_rows_times_dense", weight.n, weight.m)
 
 
 def sparse_input_matmul(x: torch.Tensor, weight_t: torch.Tensor) -> torch.Tensor:
