@@ -49,6 +49,19 @@ def mean_std(values: Iterable[float], fmt: str = "{:.1f}", unit: str = "") -> st
     return f"{fmt.format(v.mean())}{unit} ± {fmt.format(v.std(ddof=1))}{unit} (n={v.size})"
 
 
+def seed_spread(*samples: Iterable[float], floor: float = 0.0) -> float:
+    """The largest standard deviation (ddof=1) over seeds among ``samples``, and at least ``floor``:
+    the margin inside which the means of two arms are not told apart. One-value samples add nothing.
+
+    >>> seed_spread([1.0, 3.0], [2.0, 2.5], floor=0.5)
+    1.4142135623730951
+    >>> seed_spread([1.0], floor=0.3)
+    0.3
+    """
+    stds = [float(np.std(v, ddof=1)) for v in (np.asarray(list(s), dtype=float) for s in samples) if v.size > 1]
+    return max([float(floor), *stds])
+
+
 class Report:
     """Collects a notebook's claims and writes ``RESULTS_DIR/<notebook>.json``.
 

@@ -1,8 +1,10 @@
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from sparsekit.report import Report, check_profile, fmt_num, load_results, mean_std, verdict
+from sparsekit.report import Report, check_profile, fmt_num, load_results, mean_std, seed_spread, verdict
 
 
 def test_verdict_mapping():
@@ -47,3 +49,12 @@ def test_mean_std_and_fmt():
     assert mean_std([]) == "n/a"
     assert fmt_num(8.3758e-13) == "8.38e-13"
     assert fmt_num(0.04741) == "0.0474"
+
+
+def test_seed_spread_is_the_largest_sample_std():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=5), rng.normal(scale=3, size=4)
+    assert seed_spread(a, b) == pytest.approx(max(np.std(a, ddof=1), np.std(b, ddof=1)))
+    assert seed_spread(pd.Series(a), list(b), floor=100.0) == 100.0
+    assert seed_spread([2.0], [5.0], floor=0.3) == 0.3  # one seed: no spread to measure, the floor stands
+    assert seed_spread(floor=0.5) == 0.5
