@@ -101,10 +101,7 @@ def _overlap(a, b):
 @nb.njit(parallel=True, cache=True)
 def _overlaps(query, stored, out):
     for r in nb.prange(stored.shape[0]):
-        total = 0
-        for i in range(query.shape[0]):
-            total += _popcount(query[i] & stored[r, i])
-        out[r] = total
+        out[r] = _overlap(query, stored[r])
     return out
 
 
@@ -431,9 +428,9 @@ class SparseyMemory:
         if label is not None and (self.n_classes == 0 or not (0 <= label < self.n_classes)):
             raise ValueError(f"label must be in [0, {self.n_classes}) (set n_classes), got {label}")
         c = self.code(x)
-        block = self.weights[np.ix_(np.flatnonzero(x), c)]
-        self.fan_in[c] += int(x.sum()) - block.sum(axis=0, dtype=np.int64)
-        self.weights[np.ix_(np.flatnonzero(x), c)] = 1
+        synapses = np.ix_(np.flatnonzero(x), c)  # from the active input bits to the winners
+        self.fan_in[c] += int(x.sum()) - self.weights[synapses].sum(axis=0, dtype=np.int64)
+        self.weights[synapses] = 1
         if label is not None:
             self.class_weights[c, label] += 1
         self.stored += 1

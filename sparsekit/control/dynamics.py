@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.split import batches
+
 RELU, IDENTITY, OFF = 0, 1, 2
 
 
@@ -113,11 +115,9 @@ def fit(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: floa
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs))
     loss = torch.tensor(0.0)
     for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), batch):
-            j = perm[i : i + batch]
+        for xb, yb in batches(x, y, batch, g):
             opt.zero_grad()
-            loss = nn.functional.mse_loss(model(x[j]) / model.y_std, y[j] / model.y_std)
+            loss = nn.functional.mse_loss(model(xb) / model.y_std, yb / model.y_std)
             total = loss
             if budget is not None and model.relaxed:
                 total = loss + penalty * torch.relu(model.relu_probability().sum() - budget)

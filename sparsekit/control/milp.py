@@ -32,16 +32,16 @@ INF = highspy.kHighsInf
 def interval_bounds(model: Folded, r0: np.ndarray, u_lo: np.ndarray, u_hi: np.ndarray, horizon: int):
     """Per step: bounds of the relative position, and (L, U) of every ReLU neuron's pre-activation."""
     r_lo, r_hi = np.asarray(r0, float).copy(), np.asarray(r0, float).copy()
-    pos = lambda m: np.maximum(m, 0.0)
-    neg = lambda m: np.minimum(m, 0.0)
+    # positive and negative parts of each matrix, split once for the whole horizon
+    (w1p, w1n), (w2p, w2n), (ap, an) = ((np.maximum(m, 0.0), np.minimum(m, 0.0)) for m in (model.w1, model.w2, model.a))
     r_bounds, pre = [], []
     for _ in range(horizon):
         z_lo, z_hi = np.r_[r_lo, u_lo], np.r_[r_hi, u_hi]
-        lo = pos(model.w1) @ z_lo + neg(model.w1) @ z_hi + model.b1
-        hi = pos(model.w1) @ z_hi + neg(model.w1) @ z_lo + model.b1
+        lo = w1p @ z_lo + w1n @ z_hi + model.b1
+        hi = w1p @ z_hi + w1n @ z_lo + model.b1
         y_lo, y_hi = np.maximum(lo, 0.0), np.maximum(hi, 0.0)
-        f_lo = pos(model.w2) @ y_lo + neg(model.w2) @ y_hi + pos(model.a) @ z_lo + neg(model.a) @ z_hi + model.c
-        f_hi = pos(model.w2) @ y_hi + neg(model.w2) @ y_lo + pos(model.a) @ z_hi + neg(model.a) @ z_lo + model.c
+        f_lo = w2p @ y_lo + w2n @ y_hi + ap @ z_lo + an @ z_hi + model.c
+        f_hi = w2p @ y_hi + w2n @ y_lo + ap @ z_hi + an @ z_lo + model.c
         r_bounds.append((r_lo.copy(), r_hi.copy()))
         pre.append((lo, hi))
         r_lo, r_hi = r_lo + f_lo - u_hi, r_hi + f_hi - u_lo
@@ -211,7 +211,3 @@ def plan_milp(model: Folded, r0, o0, goal, horizon: int, u_lo, u_hi, time_limit:
     actions = np.array([x[u[t]] for t in range(horizon)])
     return Plan(actions, status, float(info.objective_function_value), seconds, n_bin, int(info.mip_node_count))
 
-
-def shifted(actions: np.ndarray) -> np.ndarray:
-    """A plan moved one step on (its last action repeated): the next solve's warm start."""
-    return np.r_[actions[1:], actions[-1:]]

@@ -82,9 +82,6 @@ class ReberData:
     test: list[str]
     y_test: torch.Tensor
 
-    def encode(self, strings: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        return encode(strings)
-
     def tensors(self):
         """(x_train, len_train, y_train, x_test, len_test, y_test): ASCII codes right-padded with 0."""
         xtr, ltr = encode(self.train)
