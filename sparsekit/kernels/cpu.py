@@ -46,6 +46,9 @@ def tile_plan(n_cols: int, dtype) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(starts, dtype=np.int64), np.asarray(ws, dtype=np.int64)
 
 
+# The N:M kernel below has the same tile dispatch. It stays a separate function on purpose: it is
+# built at run time per (N, M), which must be compile-time constants of its tiles, while this one is
+# compiled once and cached on disk (NUMBA_CACHE_DIR), which a generated closure could not be.
 @nb.njit(parallel=True, fastmath=True, cache=True)
 def _csr_rows_dense(indptr, indices, values, dense, out, tile_c0, tile_w, min_w, zero):
     n_rows = indptr.shape[0] - 1
