@@ -2,6 +2,7 @@
 # make test        unit tests + nbval over the committed notebooks (what CI runs)
 # make reproduce   full profile; writes the README figures into figures/
 # make lab         JupyterLab on the notebooks
+# make book        the course site (static HTML) into build/book/html
 # The first target you run creates .venv and installs sparsekit into it.
 
 PYTHON ?= python3
@@ -10,10 +11,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.sparsekit-installed
 
 export NUMBA_CACHE_DIR ?= $(CURDIR)/build/numba-cache
-export MPLBACKEND ?= Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all install notebooks test unit nbval reproduce bench lab lint update-notebooks clean
+.PHONY: all install notebooks test unit nbval reproduce bench lab book lint update-notebooks clean
 
 all: test
 
@@ -47,6 +47,9 @@ bench: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+book: $(STAMP)
+	$(PY) -m sparsekit.book
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sparsekit tests

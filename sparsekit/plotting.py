@@ -10,9 +10,19 @@ PALETTE = "colorblind"
 
 
 def use_style() -> None:
-    """Seaborn 'whitegrid' with the colour-blind palette; readable sizes for notebooks and the README."""
+    """Seaborn 'whitegrid' with the colour-blind palette; readable sizes for notebooks and the README.
+
+    Also makes pandas print tables whole: a claims table whose numbers are cut to "..." hides
+    exactly what a reader came for.
+    """
     import matplotlib as mpl
+    import pandas as pd
     import seaborn as sns
+
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", None)
+    pd.set_option("display.max_rows", 500)
+    pd.set_option("display.width", 250)
 
     sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
     mpl.rcParams.update({

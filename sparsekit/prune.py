@@ -29,6 +29,7 @@ from torch import nn
 
 from . import masks as M
 from .utils import atomic_torch_save, seed_everything
+from .utils import progress as progress_bar
 
 __all__ = [
     "prunable_parameters",
@@ -320,8 +321,6 @@ def iterative_magnitude_pruning(
     resumes from the last finished round and, since every round is seeded by (seed, round), ends
     with the same result as an uninterrupted run.
     """
-    from tqdm.auto import tqdm
-
     cfg_dict = asdict(config)
     result = IMPResult(config=config)
     start = 0
@@ -341,7 +340,7 @@ def iterative_magnitude_pruning(
         seed_everything(config.seed)
         result.init = snapshot(make_model())
 
-    bar = tqdm(range(start, config.rounds + 1), desc="IMP rounds", disable=not progress, initial=start,
+    bar = progress_bar(range(start, config.rounds + 1), desc="IMP rounds", disable=not progress, initial=start,
                total=config.rounds + 1)
     for rnd in bar:
         seed_everything(config.seed * 100_003 + rnd)

@@ -62,6 +62,31 @@ def seed_spread(*samples: Iterable[float], floor: float = 0.0) -> float:
     return max([float(floor), *stds])
 
 
+def lower_bound(values: Iterable[float]) -> float:
+    """Mean minus one standard deviation (ddof=1) over paired seeds: the low end of the seed spread.
+
+    >>> lower_bound([2.0, 4.0, 3.0])
+    2.0
+    """
+    v = np.asarray(list(values), dtype=float)
+    if v.size < 2:
+        raise ValueError(f"a spread needs at least 2 paired seeds, got {v.size}")
+    return float(v.mean() - v.std(ddof=1))
+
+
+def holds_beyond_spread(values: Iterable[float], threshold: float) -> bool:
+    """The pre-registered rule for "X is at least ``threshold``" over paired seeds: it holds only if
+    the mean stays at or above ``threshold`` by at least one seed standard deviation, so noise
+    alone cannot pass it.
+
+    >>> holds_beyond_spread([1.0, 1.2, 0.9], 0.0)   # mean 1.03, sd 0.15
+    True
+    >>> holds_beyond_spread([1.0, -0.8, 0.9], 0.0)  # mean 0.37, sd 1.01
+    False
+    """
+    return lower_bound(values) >= threshold
+
+
 class Report:
     """Collects a notebook's claims and writes ``RESULTS_DIR/<notebook>.json``.
 
@@ -124,6 +149,39 @@ def load_results(results_dir: str | Path) -> list[dict]:
         if "notebook" in d and "claims" in d:
             out.append(d)
     return out
+
+
+def claims_markdown(results: Sequence[dict], title: str, notebooks_link: str = "../../notebooks/") -> str:
+    """The claims report: one summary row per notebook, then each notebook's claims in full.
+
+    ``results`` are results-JSON dicts (``load_results``); notebooks are linked as
+    ``<notebooks_link><notebook>.ipynb``.
+    """
+    esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    lines = [f"# {title}", "", "| notebook | profile | seeds | claims | reproduced | not reproduced | not tested "
+             "| runtime (s) |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        vs = [c["verdict"] for c in r["claims"]]
+        seeds = ", ".join(str(s) for s in r.get("seeds", []))
+        lines.append(f"| [{r['notebook']}]({notebooks_link}{r['notebook']}.ipynb) | {r['profile']} | {seeds} | "
+                     f"{len(vs)} | {vs.count('reproduced')} | {vs.count('not reproduced')} | "
+                     f"{vs.count('not tested')} | {r.get('runtime_s', 0):.0f} |")
+    for r in results:
+        v = r.get("versions", {})
+        stamp = ", ".join(f"{k} {v[k]}" for k in ("python", "torch", "numba") if k in v)
+        lines += ["", f"## {r['notebook']}", "", f"Profile `{r['profile']}`; {stamp}.", "",
+                  "| claim | statement | paper | ours | verdict |", "|---|---|---|---|---|"]
+        lines += [f"| {c['id']} | {esc(c['statement'])} | {esc(c['paper'])} | {esc(c['ours'])} | **{c['verdict']}** |"
+                  for c in r["claims"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_claims_report(results_dir: str | Path, path: str | Path, title: str) -> Path:
+    """``claims_markdown`` of every results JSON in ``results_dir``, written atomically to ``path``."""
+    results = load_results(results_dir)
+    if not results:
+        raise FileNotFoundError(f"no results JSON in {results_dir}")
+    return atomic_write_bytes(claims_markdown(results, title).encode(), path)
 
 
 def fmt_num(x: float, digits: int = 3) -> str:

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .report import PROFILES, load_results
+from .report import PROFILES, load_results, write_claims_report
 from .utils import DEVICES, atomic_write_bytes
 
 
@@ -32,6 +32,7 @@ def _find_root() -> Path:
 ROOT = _find_root()
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
+COMMITTED_QUICK = ROOT / "results" / "quick"  # the committed notebooks' results and their claims report
 
 
 def available_notebooks(folder: Path | None = None) -> list[Path]:
@@ -57,13 +58,49 @@ def select_notebooks(names: list[str], folder: Path | None = None) -> list[Path]
 
 
 def strip_run_metadata(nb) -> None:
-    """Drop papermill's per-cell timing and the execution timestamps, which change on every run."""
+    """Drop papermill's per-cell timing and the execution timestamps, which change on every run,
+    and any stored widget state (the notebooks draw no widgets; a viewer would fetch a widget
+    manager from a CDN to show nothing)."""
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
         if "tags" in cell.metadata and not cell.metadata["tags"]:
             cell.metadata.pop("tags")
+
+
+def finished_line(text: str) -> str:
+    """What a terminal shows of ``text``: each line keeps what follows its last carriage return.
+
+    >>> finished_line("\\rseeds:   0%|  | 0/3\\rseeds: 100%|##| 3/3\\nmean 0.93\\n")
+    'seeds: 100%|##| 3/3\\nmean 0.93\\n'
+    """
+    return "\n".join(line.rsplit("\r", 1)[-1] if "\r" in line.rstrip("\r") else line.rstrip("\r")
+                     for line in text.split("\n"))
+
+
+def finish_progress_lines(nb) -> None:
+    """Stored stream outputs keep the finished line of each progress bar, not every redraw.
+
+    Consecutive chunks of one stream are joined first (the kernel sends each redraw on its own),
+    then each line keeps what follows its last carriage return.
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for out in cell.get("outputs", []):
+            prev = merged[-1] if merged else None
+            if (out.get("output_type") == "stream" and prev is not None and prev.get("output_type") == "stream"
+                    and prev.get("name") == out.get("name")):
+                prev["text"] += out["text"]
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.get("output_type") == "stream" and "\r" in out.get("text", ""):
+                out["text"] = finished_line(out["text"])
+        cell["outputs"] = merged
 
 
 def execute(nb_path: Path, out_path: Path, parameters: dict | None, timeout: int | None = None) -> float:
@@ -146,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
 
     results_dir, executed_dir = Path(args.results_dir).resolve(), Path(args.executed_dir).resolve()
     results_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # the kernels keep Jupyter's inline backend, so every figure is stored as an image output;
+    # a non-interactive MPLBACKEND (Agg) in this environment would leave the figure cells empty
+    os.environ.pop("MPLBACKEND", None)
     runs = []
     for i, nb in enumerate(nbs, 1):
         print(f"[{i}/{len(nbs)}] {nb.stem} ({args.profile}, seed {args.seed})", flush=True)
@@ -163,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 execute(nb, tmp, None, args.timeout)
                 out = nbformat.read(tmp, as_version=4)
                 strip_run_metadata(out)
+                finish_progress_lines(out)
                 nbformat.write(out, nb)
                 # the committed defaults write to ../build/results; gather from there
                 default_results = BUILD / "results"
@@ -170,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                     src = default_results / f"{nb.stem}.json"
                     if src.exists():
                         atomic_write_bytes(src.read_bytes(), results_dir / src.name)
+                src = results_dir / f"{nb.stem}.json"
+                if src.exists():  # the committed notebook's own results, beside it in the repository
+                    atomic_write_bytes(src.read_bytes(), COMMITTED_QUICK / src.name)
             else:
                 params = {
                     "PROFILE": args.profile,
@@ -188,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(run)
 
     report = write_report(results_dir, runs, BUILD / "REPORT.md", args.profile, args.seed)
+    if args.update_notebooks and COMMITTED_QUICK.is_dir():
+        write_claims_report(COMMITTED_QUICK, COMMITTED_QUICK / "REPORT.md",
+                            "Claims report: the committed notebooks (quick profile, seed 0)")
     atomic_write_bytes(json.dumps(runs, indent=2).encode(), BUILD / "runs.json")
     print(f"wrote {report}")
     failed = [r["notebook"] for r in runs if r["status"] != "ok"]

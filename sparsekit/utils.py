@@ -1,4 +1,4 @@
-"""Seeding, device selection, atomic files and version stamps."""
+"""Seeding, device selection, progress bars, atomic files and version stamps."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import os
 import pickle
 import platform
 import random
+import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,23 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device='cuda' was asked for but torch sees no CUDA GPU; use 'auto' or 'cpu'")
     return torch.device(device)
+
+
+def progress(iterable: Iterable | None = None, desc: str | None = None, **kwargs):
+    """A text progress bar on stdout (``tqdm.std.tqdm``), never a Jupyter widget.
+
+    A widget is stored in a notebook as a view of a model that only a live, trusted kernel can
+    draw; a static viewer shows it frozen at "0%". Text on stdout is stored as the line the bar
+    finished on (the runner keeps what follows the last carriage return), so a reader sees
+    ``seeds: 100%|##########| 3/3 [00:12<00:00]`` in the committed notebook.
+    """
+    from tqdm.std import tqdm
+
+    kwargs.setdefault("file", sys.stdout)
+    kwargs.setdefault("ncols", 80)
+    kwargs.setdefault("ascii", True)
+    kwargs.setdefault("mininterval", 0.5)
+    return tqdm(iterable, desc=desc, **kwargs)
 
 
 def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:

@@ -58,3 +58,15 @@ def test_seed_spread_is_the_largest_sample_std():
     assert seed_spread(pd.Series(a), list(b), floor=100.0) == 100.0
     assert seed_spread([2.0], [5.0], floor=0.3) == 0.3  # one seed: no spread to measure, the floor stands
     assert seed_spread(floor=0.5) == 0.5
+
+
+def test_holds_beyond_spread_can_fail_and_pass():
+    from sparsekit.report import holds_beyond_spread, lower_bound
+
+    assert holds_beyond_spread([3.0, 3.2, 2.9], 0.0)
+    assert not holds_beyond_spread([3.0, -3.2, 2.9], 0.0)  # one seed reverses: spread swallows the mean
+    assert not holds_beyond_spread([-0.1, -0.2, -0.3], 0.0)
+    assert holds_beyond_spread([-0.5, -0.4, -0.6], -1.0) and not holds_beyond_spread([-0.5, -1.4, -0.6], -1.0)
+    assert lower_bound([1.0, 3.0]) == pytest.approx(2.0 - 2**0.5)
+    with pytest.raises(ValueError, match="at least 2 paired seeds"):
+        lower_bound([1.0])

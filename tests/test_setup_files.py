@@ -1,9 +1,11 @@
-"""pyproject.toml, environment.yml and binder/requirements.txt must name the same packages."""
+"""pyproject.toml, environment.yml and binder/requirements.txt stay in step; the README starts where a
+student starts."""
 
+import json
 import re
+import tomllib
 from pathlib import Path
 
-import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,9 +16,13 @@ def _name(req: str) -> str:
     return re.split(r"[<>=!~\[ ;]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
-def pyproject_names() -> set[str]:
+def pyproject_names(groups: tuple[str, ...] = ("dev", "book")) -> set[str]:
+    """The dependencies plus the named extras."""
     d = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {_name(r) for r in d["dependencies"] + d["optional-dependencies"]["dev"]}
+    return {_name(r) for r in d["dependencies"] + [r for g in groups for r in d["optional-dependencies"][g]]}
+
+
+TOOLS = {"pytest", "hypothesis", "pytest-xdist", "ruff", "nbval", "playwright", "sphinx", "myst-nb", "papermill"}
 
 
 def conda_names() -> set[str]:
@@ -40,7 +46,15 @@ def binder_names() -> set[str]:
 def test_same_dependencies_everywhere():
     py = pyproject_names()
     assert conda_names() == py, f"environment.yml differs: {conda_names() ^ py}"
-    assert binder_names() == py, f"binder/requirements.txt differs: {binder_names() ^ py}"
+
+
+def test_binder_is_the_slim_student_set():
+    student, everything = binder_names(), pyproject_names()
+    assert student <= pyproject_names(groups=()), f"not a dependency of sparsekit: {student - pyproject_names(())}"
+    assert student != everything, "binder/requirements.txt should be the student subset, not a copy of everything"
+    assert not student & TOOLS, f"runner, test, lint or site tools in the student set: {student & TOOLS}"
+    # what the notebooks import must be there
+    assert {"torch", "numba", "matplotlib", "jupyterlab", "ipykernel", "mnist1d", "mlxtend", "highspy"} <= student
 
 
 def test_environment_installs_the_package_and_binder_is_cpu_only():
@@ -53,12 +67,34 @@ def test_environment_installs_the_package_and_binder_is_cpu_only():
     assert "set -e" in post and "pip install" in post
 
 
-def test_readme_shows_the_two_commands_first():
+def test_readme_starts_here():
     text = (ROOT / "README.md").read_text()
-    first_table = text.find("| notebook")
-    assert 0 <= text.find("make notebooks") < first_table
-    assert 0 <= text.find("make test") < first_table
+    start = text.find("## Start here")
+    assert 0 <= start < text.find("make test") and start < text.find("make notebooks"), \
+        "the README opens with 'Start here' for students, before the maintainer commands"
+    assert "mybinder.org/badge_logo.svg" in text[:start + 2000] and "make lab" in text[:start + 2000]
+    assert "results/quick/REPORT.md" in text  # the claims report it links to
+
+
+def test_readme_binder_links_open_real_notebooks():
+    text = (ROOT / "README.md").read_text()
+    targets = re.findall(r"mybinder\.org/v2/gh/[^)\s]*?urlpath=lab/tree/(notebooks/[\w.]+\.ipynb)", text)
+    stems = {p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    assert {Path(t).stem for t in targets} == stems, "one Binder link per notebook, each to a notebook that exists"
+    assert all((ROOT / t).exists() for t in targets)
 
 
 def test_ci_runs_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_verdict_counts_match_the_committed_results():
+    """The README's per-lesson counts are the committed results' counts (one source of truth)."""
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| \[\d\d [^]]*\]\(notebooks/(\w+)\.ipynb\).*\| (\d+) / (\d+) / (\d+) \|$", text, re.M)
+    assert len(rows) == len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+    for stem, *counts in rows:
+        res = json.loads((ROOT / "results" / "quick" / f"{stem}.json").read_text())
+        vs = [c["verdict"] for c in res["claims"]]
+        want = [vs.count("reproduced"), vs.count("not reproduced"), vs.count("not tested")]
+        assert [int(c) for c in counts] == want, f"{stem}: README says {counts}, results say {want}"

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..data.split import batches
+from ..utils import progress as progress_bar
 
 RELU, IDENTITY, OFF = 0, 1, 2
 
@@ -138,14 +139,12 @@ def mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def sparsify(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, budgets: list[int], relax_epochs: int = 10,
              finetune_epochs: int = 10, seed: int = 0, progress: bool = True) -> dict[int, GatedMLP]:
     """Shrink the number of ReLUs stage by stage; returns a hard-gated copy of the model per budget."""
-    from tqdm.auto import tqdm
-
     if sorted(budgets, reverse=True) != list(budgets) or budgets[-1] < 0:
         raise ValueError(f"budgets must be non-increasing and non-negative, got {budgets}")
     if budgets[0] > model.fc1.out_features:
         raise ValueError(f"the first budget ({budgets[0]}) exceeds the hidden width ({model.fc1.out_features})")
     out = {}
-    for k, budget in enumerate(tqdm(budgets, desc="sparsify", disable=not progress)):
+    for k, budget in enumerate(progress_bar(budgets, desc="sparsify", disable=not progress)):
         model.relaxed, model.temperature = True, 1.0
         fit(model, x, y, relax_epochs, budget=budget, seed=seed + k)
         model.harden(budget)

@@ -1,0 +1,199 @@
+"""Graded exercises: ``check("00.2", my_function)`` says "correct" or gives a hint, never the answer.
+
+Each exercise has a grader that feeds the student's value or function a few cases (random shapes,
+ties, edge cases) and compares the result with an oracle from this package. The hint names what
+went wrong on the student's own output ("keeps 12 of 20 weights", "not a bool tensor"), never the
+expected value, so the check cell can sit right under the cell the student edits.
+
+Why not otter-grader or nbgrader: otter's ``Notebook.check`` reads test files that must ship
+beside the notebook and hold the expected values as plain text, and otter-grader 7 installs
+python-on-whales (Docker), nbconvert[webpdf] and ipywidgets into a student's Binder image; nbgrader
+needs a course directory and an exchange. An oracle here is a function of the package that the
+notebook already teaches, so a grader is a dozen lines and runs offline in CI like any test.
+
+Worked solutions live in ``notebooks/solutions/<notebook>.py``; ``tests/test_exercises.py``
+checks that each one passes its grader and that typical wrong answers do not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from . import masks as M
+
+__all__ = ["Exercise", "EXERCISES", "check", "grade"]
+
+Grader = Callable[[Any], "str | None"]  # None when correct, otherwise a hint
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    title: str
+    grader: Grader
+
+
+EXERCISES: dict[str, Exercise] = {}
+
+
+def _exercise(id: str, title: str):
+    def register(fn: Grader) -> Grader:
+        if id in EXERCISES:
+            raise ValueError(f"exercise {id!r} is registered twice")
+        EXERCISES[id] = Exercise(id, title, fn)
+        return fn
+
+    return register
+
+
+def grade(id: str, answer: Any) -> tuple[bool | None, str]:
+    """``(True, "correct")``, ``(False, hint)``, or ``(None, "not answered yet")`` for ``None``."""
+    if id not in EXERCISES:
+        raise KeyError(f"unknown exercise {id!r}; known: {', '.join(sorted(EXERCISES))}")
+    if answer is None or answer is Ellipsis:
+        return None, "not answered yet"
+    try:
+        hint = EXERCISES[id].grader(_StubGuard(answer) if callable(answer) else answer)
+    except _Unanswered:
+        return None, "not answered yet (your function returns None: write its body)"
+    except Exception as e:  # the student's code failed: say how, as Python would
+        hint = f"your answer raised {type(e).__name__}: {e}"
+    return (True, "correct") if hint is None else (False, f"not yet - {hint}")
+
+
+class _Unanswered(Exception):
+    pass
+
+
+class _StubGuard:
+    """Calls the student's function; a ``None`` result means the body is still the placeholder."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args, **kwargs):
+        out = self.fn(*args, **kwargs)
+        if out is None:
+            raise _Unanswered
+        return out
+
+
+def check(id: str, answer: Any) -> bool | None:
+    """Print one line, ``exercise 00.2 (title): correct`` or a hint; return the verdict."""
+    ok, text = grade(id, answer)
+    print(f"exercise {id} ({EXERCISES[id].title}): {text}")
+    return ok
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is_bool_like(m, shape) -> str | None:
+    if not isinstance(m, torch.Tensor):
+        return f"return a torch tensor, got {type(m).__name__}"
+    if tuple(m.shape) != tuple(shape):
+        return f"the mask has shape {tuple(m.shape)}, the weight {tuple(shape)}"
+    if m.dtype != torch.bool:
+        return f"return a torch.bool mask (True = kept), got dtype {m.dtype}"
+    return None
+
+
+def _weight_cases() -> list[tuple[torch.Tensor, float, str]]:
+    g = torch.Generator().manual_seed(1234)
+    ties = torch.tensor([[1.0, -1.0, 2.0, 0.5], [0.5, -2.0, 1.0, 0.5]])  # equal magnitudes
+    return [
+        (torch.randn(4, 6, generator=g), 0.5, "a 4 x 6 weight at sparsity 0.5"),
+        (torch.randn(7, 7, generator=g), 0.3, "a 7 x 7 weight at sparsity 0.3"),
+        (torch.randn(3, 5, generator=g), 0.9, "a 3 x 5 weight at sparsity 0.9"),
+        (torch.randn(1, 9, generator=g), 0.0, "a 1 x 9 weight at sparsity 0"),
+        (ties, 0.5, "a weight with equal magnitudes (ties) at sparsity 0.5"),
+    ]
+
+
+# --------------------------------------------------------------------------- notebook 00
+
+
+@_exercise("00.1", "weights kept by magnitude_mask on a 7 x 7 layer at sparsity 0.3")
+def _kept_7x7(answer) -> str | None:
+    if not isinstance(answer, int) or isinstance(answer, bool):
+        return f"give a whole number of weights (an int), got {type(answer).__name__}"
+    truth = int(M.magnitude_mask(torch.randn(7, 7), 0.3).sum())
+    if answer == truth:
+        return None
+    if answer == 49 - math.floor(0.3 * 49) or answer == 49 - math.ceil(0.3 * 49) or answer == math.floor(0.7 * 49):
+        return "close: count the pruned weights first, round(s * n) with Python's round, then subtract"
+    if answer == round(0.3 * 49):
+        return "that counts the pruned weights; the question asks how many are kept"
+    return "a 7 x 7 layer has n = 49 weights; the maths above says how many are pruned"
+
+
+@_exercise("00.2", "your own magnitude_mask(w, sparsity)")
+def _own_magnitude(fn) -> str | None:
+    if not callable(fn):
+        return "give a function my_magnitude_mask(w, sparsity) that returns a bool mask"
+    for w, s, what in _weight_cases():
+        got = fn(w.clone(), s)
+        bad = _is_bool_like(got, w.shape)
+        if bad:
+            return f"on {what}: {bad}"
+        want = M.magnitude_mask(w, s)
+        if int(got.sum()) != int(want.sum()):
+            return (f"on {what} your mask keeps {int(got.sum())} of {w.numel()} weights; "
+                    "exactly round(s * n) must be pruned")
+        if not torch.equal(got, want):
+            if "ties" in what:
+                return f"on {what} the count is right but ties go the wrong way: prune the lower flat index first"
+            return f"on {what} the count is right but not the largest |w| are kept (magnitude, not signed value?)"
+    return None
+
+
+@_exercise("00.3", "your own global_masks(weights, sparsity)")
+def _own_global(fn) -> str | None:
+    if not callable(fn):
+        return "give a function my_global_masks(weights, sparsity) returning a dict of bool masks"
+    g = torch.Generator().manual_seed(99)
+    cases = [
+        ({"a": torch.randn(8, 10, generator=g), "b": torch.randn(3, 8, generator=g) * 3}, 0.6),
+        ({"a": torch.randn(20, 5, generator=g) * 0.1, "b": torch.randn(5, 4, generator=g)}, 0.8),
+    ]
+    for weights, s in cases:
+        got = fn({k: v.clone() for k, v in weights.items()}, s)
+        if not isinstance(got, dict) or set(got) != set(weights):
+            return f"return a dict with the same names as weights ({sorted(weights)})"
+        for k, w in weights.items():
+            bad = _is_bool_like(got[k], w.shape)
+            if bad:
+                return f"layer {k!r}: {bad}"
+        want = M.global_magnitude_masks(weights, s)
+        kept, total = sum(int(m.sum()) for m in got.values()), sum(w.numel() for w in weights.values())
+        if kept != sum(int(m.sum()) for m in want.values()):
+            return f"your masks keep {kept} of {total} weights in all; exactly round(s * n) must be pruned overall"
+        per_layer = {k: 1 - int(m.sum()) / m.numel() for k, m in got.items()}
+        if all(abs(v - s) < 1 / min(w.numel() for w in weights.values()) for v in per_layer.values()):
+            return "every layer was pruned to the same sparsity: that is layer-wise; pool all |w| under one threshold"
+        if not all(torch.equal(got[k], want[k]) for k in weights):
+            return "the overall count is right but not the largest |w| over all layers are kept"
+    return None
+
+
+@_exercise("00.4", "your own cubic schedule s_t")
+def _own_cubic(fn) -> str | None:
+    if not callable(fn):
+        return "give a function my_cubic(t, s_f, t0, n, dt) returning a float"
+    for s_f, t0, n, dt in [(0.9, 0, 10, 1), (0.8, 100, 5, 20), (0.5, 7, 3, 4)]:
+        for t in [0, t0, t0 + dt, t0 + (n * dt) // 2, t0 + n * dt - 1, t0 + n * dt, t0 + 3 * n * dt]:
+            got = float(fn(t, s_f, t0, n, dt))
+            want = M.cubic_sparsity(t, s_f, t0, t0 + n * dt, 0.0, dt)
+            if abs(got - want) > 1e-9:
+                if t <= t0:
+                    return f"at t = {t} (not after t0 = {t0}) your schedule gives {got:.4f}: nothing is pruned yet"
+                if t >= t0 + n * dt:
+                    return f"at t = {t} (after the last update) your schedule gives {got:.4f}: it should hold s_f"
+                return (f"at t = {t} (t0 = {t0}, n = {n}, dt = {dt}) your schedule gives {got:.4f}; "
+                        "check the cube, and that t snaps down to the last update t0 + k dt")
+    return None

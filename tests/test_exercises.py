@@ -1,0 +1,87 @@
+"""The graders accept the worked solutions, refuse typical mistakes, and never print the answer."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from sparsekit import exercises as E
+from sparsekit import masks as M
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def solutions(stem: str):
+    path = ROOT / "notebooks" / "solutions" / f"{stem}.py"
+    spec = importlib.util.spec_from_file_location(f"solutions_{stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_worked_solutions_pass():
+    s = solutions("00_sparsity_tour")
+    for id, answer in [("00.1", s.answer_1), ("00.2", s.my_magnitude_mask), ("00.3", s.my_global_masks),
+                       ("00.4", s.my_cubic)]:
+        assert E.grade(id, answer) == (True, "correct"), (id, E.grade(id, answer))
+
+
+def test_unanswered_and_unknown():
+    assert E.grade("00.1", None) == (None, "not answered yet")
+    with pytest.raises(KeyError, match="unknown exercise '99.9'; known: 00.1"):
+        E.grade("99.9", 1)
+
+
+def test_wrong_values_get_a_hint_without_the_answer(capsys):
+    truth = int(M.magnitude_mask(torch.randn(7, 7), 0.3).sum())
+    for wrong in (truth + 1, truth - 1, round(0.3 * 49), 0, 49):
+        ok = E.check("00.1", wrong)
+        out = capsys.readouterr().out
+        assert ok is False and "not yet" in out
+        assert str(truth) not in out.replace("7 x 7", "").replace("0.3", "")
+    assert E.grade("00.1", 34.0)[0] is False  # a float is not a count
+
+
+def wrong_magnitude_masks():
+    def signed(w, s):  # keeps the largest signed values
+        n = round(s * w.numel())
+        keep = torch.ones(w.numel(), dtype=torch.bool)
+        keep[torch.argsort(w.flatten(), stable=True)[:n]] = False
+        return keep.view(w.shape)
+
+    def floor_count(w, s):  # int() instead of round()
+        n = int(s * w.numel())
+        keep = torch.ones(w.numel(), dtype=torch.bool)
+        keep[torch.argsort(w.abs().flatten(), stable=True)[:n]] = False
+        return keep.view(w.shape)
+
+    def ties_reversed(w, s):
+        n = round(s * w.numel())
+        keep = torch.ones(w.numel(), dtype=torch.bool)
+        order = torch.argsort(w.abs().flatten().flip(0), stable=True)
+        keep[w.numel() - 1 - order[:n]] = False
+        return keep.view(w.shape)
+
+    return {"signed": signed, "floor": floor_count, "ties": ties_reversed,
+            "float mask": lambda w, s: M.magnitude_mask(w, s).float(), "crash": lambda w, s: w.nope,
+            "not callable": 3}
+
+
+@pytest.mark.parametrize("name", list(wrong_magnitude_masks()))
+def test_wrong_magnitude_masks_fail(name):
+    ok, hint = E.grade("00.2", wrong_magnitude_masks()[name])
+    assert ok is False and hint.startswith("not yet - ")
+
+
+def test_layerwise_is_not_global():
+    layerwise = lambda ws, s: {k: M.magnitude_mask(w, s) for k, w in ws.items()}
+    ok, hint = E.grade("00.3", layerwise)
+    assert ok is False and "layer-wise" in hint
+
+
+def test_wrong_cubic_schedules_fail():
+    linear = lambda t, s_f, t0, n, dt: s_f * min(max((t - t0) / (n * dt), 0), 1)
+    unsnapped = lambda t, s_f, t0, n, dt: s_f * (1 - (1 - min(max((t - t0) / (n * dt), 0), 1)) ** 3)
+    for fn in (linear, unsnapped):
+        assert E.grade("00.4", fn)[0] is False
