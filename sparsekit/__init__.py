@@ -1,13 +1,36 @@
 """sparsekit: the small package behind the sparse-neural-network notebooks.
 
-Modules are imported on demand (``import sparsekit.masks``) so that importing the
-package itself stays cheap; each one holds one job:
+Modules are imported on demand (``from sparsekit import masks``), so importing the package stays
+cheap. One job each:
 
-- ``masks``: pure mask functions (magnitude, random, ERK, N:M, the cubic schedule)
-- ``prune``: masks attached to a model, kept exact through the optimizer; IMP driver
-- ``nm``: N:M layers, STE / SR-STE, sparse architecture divergence
-- ``kernels``, ``formats``, ``nn``: sparse formats, Numba CPU / CUDA kernels, SparseLinear
-- ``data``: offline data sets;  ``report``, ``plotting``, ``run``: the notebook contract
+- ``masks``: pure mask functions - magnitude (layer-wise, global, exact counts), random, ERK, N:M, the cubic schedule
+- ``prune``: masks attached to a model and kept exact through the optimizer; the pure pruning step; IMP with checkpoints
+- ``nm``: N:M layers trained from scratch, STE / SR-STE, sparse architecture divergence (SAD)
+- ``formats``: sparse weight formats for inference (CSR with compact indices, compressed N:M)
+- ``kernels``: Numba CPU and numba.cuda sparse products, dispatched by device
+- ``nn``: ``SparseLinear`` (CSR / N:M weights) and ``SparseInputLinear`` (activation-sparse inputs)
+- ``train``: the one training loop (``fit``), its result object, ``evaluate``
+- ``models``: the shared MLPs and the small CNN
+- ``rnn``: recurrent classifiers, graph-grown sparse RNNs, their graph properties
+- ``sdr``: sparse distributed representations - packed overlaps and unions, closed forms, Monte Carlo
+- ``sparsey``: a Sparsey-style memory (competitive modules, single-trial learning)
+- ``activations``: activation-sparsity hooks and the top-k activation
+- ``transformers``: a small ViT and a T5-style encoder for the lazy-neuron experiments
+- ``metrics``: calibration - reliability bins and the expected calibration error
+- ``control``: sparse ReLU dynamics, MILP planning with HiGHS, sampling planners, two systems
+- ``data``: offline data sets, torchvision's real ones from a local folder, splits and batches
+- ``report``: claims, verdict rules with paired seeds, the results JSON, the claims report
+- ``exercises``: graders for the notebooks' exercises (a hint, never the answer)
+- ``plotting``: one figure style, saving to FIGURES_DIR, mean-with-band lines
+- ``utils``: seeding, devices, text progress bars, atomic files, configuration hashes, versions
+- ``run``: the notebook runner (papermill) and its report
+- ``bench``: the sparse-kernel benchmark (``python -m sparsekit.bench``)
+- ``book``: the course site (``python -m sparsekit.book``)
+
+Vocabulary, the same in every module: *sparsity* is the fraction of weights removed, *density*
+``1 - sparsity`` the fraction kept, a *rate* the fraction of the surviving weights removed in one
+step; ``batch_size``, ``num_classes``, ``num_inputs``; randomness comes in as a ``seed`` or a
+``torch.Generator`` / ``numpy.random.Generator`` argument.
 """
 
 import os as _os
@@ -19,3 +42,9 @@ _os.environ.setdefault(
 )
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "activations", "bench", "book", "control", "data", "exercises", "formats", "kernels", "masks", "metrics",
+    "models", "nm", "nn", "plotting", "prune", "report", "rnn", "run", "sdr", "sparsey", "train", "transformers",
+    "utils",
+]

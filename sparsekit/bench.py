@@ -27,6 +27,22 @@ from .formats import CSR, NMSparse
 from .masks import random_mask
 from .utils import progress as progress_bar
 
+__all__ = [
+    "SPARSITIES",
+    "Shape",
+    "SHAPES",
+    "measure",
+    "make_problem",
+    "bench_shape",
+    "bench_nm",
+    "run",
+    "table",
+    "plot",
+    "main",
+    "machine_roofline",
+    "traffic_and_flops",
+]
+
 SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
 
 
@@ -35,14 +51,14 @@ class Shape:
     name: str
     out_features: int
     in_features: int
-    batch: int  # rows of x, or pixels for a channels-first 1x1 convolution
+    batch_size: int  # rows of x, or pixels for a channels-first 1x1 convolution
     channels_first: bool = False  # x is (in, batch) - NCHW data of one image - instead of (batch, in)
     nm: bool = False  # also time 2:4 N:M
 
     def describe(self) -> str:
         if self.channels_first:
-            return f"1x1 conv {self.out_features}<-{self.in_features}, {self.batch} px"
-        return f"{self.out_features}x{self.in_features}, batch {self.batch}"
+            return f"1x1 conv {self.out_features}<-{self.in_features}, {self.batch_size} px"
+        return f"{self.out_features}x{self.in_features}, batch {self.batch_size}"
 
 
 SHAPES = (
@@ -83,7 +99,7 @@ def make_problem(shape: Shape, sparsity: float, seed: int = 0, device: str = "cp
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(shape.out_features, shape.in_features, generator=g, dtype=dtype)
     w = w * random_mask(w.shape, sparsity, generator=g)
-    xshape = (shape.in_features, shape.batch) if shape.channels_first else (shape.batch, shape.in_features)
+    xshape = (shape.in_features, shape.batch_size) if shape.channels_first else (shape.batch_size, shape.in_features)
     x = torch.randn(*xshape, generator=g, dtype=dtype)
     return w.to(device), x.to(device)
 
@@ -233,10 +249,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def machine_roofline(reps: int = 5) -> dict:
     """This machine's ceilings for a roofline: dense float32 GEMM throughput (torch, all threads)
     and memory bandwidth (a parallel Numba copy of 64 MiB, far beyond the caches)."""
@@ -257,7 +269,7 @@ def machine_roofline(reps: int = 5) -> dict:
 
 def traffic_and_flops(shape: Shape, density: float, fmt: str = "csr", index_bytes: int = 2) -> dict:
     """Useful FLOPs and the minimum bytes a kernel must move (weights, indices, input, output)."""
-    o, k, b = shape.out_features, shape.in_features, shape.batch
+    o, k, b = shape.out_features, shape.in_features, shape.batch_size
     nnz = density * o * k
     act = 4 * (k * b + o * b)
     if fmt == "dense":
@@ -267,3 +279,7 @@ def traffic_and_flops(shape: Shape, density: float, fmt: str = "csr", index_byte
     if fmt == "nm":
         return {"flops": 2 * nnz * b, "bytes": nnz * (4 + 1) + act}
     raise ValueError(f"fmt must be 'dense', 'csr' or 'nm', got {fmt!r}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

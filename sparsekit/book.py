@@ -22,6 +22,8 @@ from pathlib import Path
 
 from .run import ROOT
 
+__all__ = ["MATHJAX_VERSION", "VENDOR", "mathjax", "stage", "build", "main"]
+
 MATHJAX_VERSION = "3.2.2"
 VENDOR = ROOT / "build" / "vendor"
 

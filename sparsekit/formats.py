@@ -12,12 +12,14 @@ arrays that the Numba kernels read directly (and that move to a GPU with ``.to_d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from .masks import check_nm, nm_mask
+
+__all__ = ["FLOAT_DTYPES", "MAX_M", "as_float_array", "CSR", "NMSparse"]
 
 FLOAT_DTYPES = (np.float32, np.float64)
 MAX_M = 16
@@ -55,18 +57,28 @@ def _keep(mask: torch.Tensor | np.ndarray, shape: tuple[int, ...]) -> np.ndarray
     return keep
 
 
+class _DeviceCopies:
+    """GPU copies of a format's arrays, made on first use per device by ``kernels`` and kept in
+    ``device_copies``. A copy is remade when one of its arrays is *replaced* (``fmt.values = ...``);
+    after editing an array *in place* (``fmt.values[3] = 0``) call ``invalidate_device_copies()``."""
+
+    def invalidate_device_copies(self) -> None:
+        self.device_copies.clear()
+
+
 def _index_dtype(n_cols: int):
     return np.uint16 if n_cols <= np.iinfo(np.uint16).max + 1 else np.int32
 
 
 @dataclass
-class CSR:
+class CSR(_DeviceCopies):
     """Compressed sparse rows of a (rows, cols) weight, with compact column indices."""
 
     indptr: np.ndarray
     indices: np.ndarray
     values: np.ndarray
     shape: tuple[int, int]
+    device_copies: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_dense(cls, weight: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray | None = None) -> CSR:
@@ -110,7 +122,7 @@ class CSR:
 
 
 @dataclass
-class NMSparse:
+class NMSparse(_DeviceCopies):
     """N:M compressed weight: in every group of M consecutive inputs, N values and their offsets."""
 
     values: np.ndarray  # (rows, cols // m * n)
@@ -118,6 +130,7 @@ class NMSparse:
     n: int
     m: int
     shape: tuple[int, int]
+    device_copies: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_dense(cls, weight: torch.Tensor | np.ndarray, n: int, m: int, mask=None, prune: bool = False) -> NMSparse:

@@ -13,6 +13,7 @@ Conventions shared by every function here:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -20,13 +21,16 @@ import torch
 __all__ = [
     "check_sparsity",
     "magnitude_mask",
-    "prune_fraction",
+    "prune_surviving",
     "global_magnitude_masks",
-    "global_prune_fraction",
+    "global_prune_surviving",
     "random_mask",
     "erk_densities",
     "cubic_sparsity",
     "nm_mask",
+    "nm_mask_conv",
+    "layer_nm_mask",
+    "LAYOUTS",
     "check_nm",
     "sparsity_of",
 ]
@@ -37,20 +41,17 @@ __all__ = [
 
 def check_sparsity(sparsity: float, name: str = "sparsity") -> float:
     """Return ``sparsity`` as a float, or raise naming the argument and the accepted range [0, 1)."""
-    try:
-        s = float(sparsity)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number in [0, 1), got {sparsity!r}") from None
+    if isinstance(sparsity, (bool, str)) or not isinstance(sparsity, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1), got {type(sparsity).__name__} {sparsity!r}")
+    s = float(sparsity)
     if not (0.0 <= s < 1.0) or math.isnan(s):
         raise ValueError(f"{name} must be in [0, 1) (1 would remove every weight), got {sparsity!r}")
     return s
 
 
-def _check_fraction(fraction: float, name: str = "fraction") -> float:
-    f = float(fraction)
-    if not (0.0 <= f < 1.0):
-        raise ValueError(f"{name} (share of the surviving weights to prune) must be in [0, 1), got {fraction!r}")
-    return f
+def _check_rate(rate: float, name: str = "rate") -> float:
+    """A rate (the share of the *surviving* weights to prune) has the range and type of a sparsity."""
+    return check_sparsity(rate, name)
 
 
 def _check_mask(mask: torch.Tensor | None, weight: torch.Tensor, name: str = "mask") -> torch.Tensor:
@@ -72,6 +73,15 @@ def _check_weight(weight: torch.Tensor, name: str = "weight") -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- magnitude
+
+
+def _check_not_all(n_zero: int, n: int, what: str) -> None:
+    """Refuse a target that rounds to every weight: a layer with no weight left is no network."""
+    if n > 0 and n_zero >= n:
+        raise ValueError(
+            f"{what} prunes round(...) = {n_zero} of {n} weights, i.e. all of them; "
+            f"ask for a value below {(n - 0.5) / n:.6g} so that at least one weight is kept"
+        )
 
 
 def _prune_lowest(scores: torch.Tensor, alive: torch.Tensor, n_zero: int) -> torch.Tensor:
@@ -105,16 +115,18 @@ def magnitude_mask(
     s = check_sparsity(sparsity)
     alive = _check_mask(mask, w).flatten()
     n_zero = round(s * w.numel())
+    _check_not_all(n_zero, w.numel(), f"sparsity={sparsity!r}")
     return _prune_lowest(w.abs().flatten(), alive, n_zero).view(w.shape)
 
 
-def prune_fraction(weight: torch.Tensor, fraction: float, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Prune ``round(fraction * alive)`` of the weights that ``mask`` still keeps (one IMP round)."""
+def prune_surviving(weight: torch.Tensor, rate: float, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Prune ``round(rate * alive)`` of the weights that ``mask`` still keeps (one IMP round)."""
     w = _check_weight(weight)
-    f = _check_fraction(fraction)
+    f = _check_rate(rate)
     alive = _check_mask(mask, w).flatten()
     n_alive = int(alive.sum())
     n_zero = (w.numel() - n_alive) + round(f * n_alive)
+    _check_not_all(n_zero, w.numel(), f"rate={rate!r} of the {n_alive} surviving weights")
     return _prune_lowest(w.abs().flatten(), alive, n_zero).view(w.shape)
 
 
@@ -133,7 +145,9 @@ def _global(
     device = ws[0].device
     scores = torch.cat([w.abs().flatten().to(device) for w in ws])
     alive_all = torch.cat([a.to(device) for a in alive])
-    keep = _prune_lowest(scores, alive_all, n_zero_of(scores.numel(), int(alive_all.sum())))
+    n_zero = n_zero_of(scores.numel(), int(alive_all.sum()))
+    _check_not_all(n_zero, scores.numel(), "the requested sparsity or rate")
+    keep = _prune_lowest(scores, alive_all, n_zero)
     out, start = {}, 0
     for k, w in zip(names, ws):
         out[k] = keep[start : start + w.numel()].view(w.shape).to(w.device)
@@ -149,11 +163,11 @@ def global_magnitude_masks(
     return _global(weights, masks, lambda n, n_alive: round(s * n))
 
 
-def global_prune_fraction(
-    weights: Mapping[str, torch.Tensor], fraction: float, masks: Mapping[str, torch.Tensor] | None = None
+def global_prune_surviving(
+    weights: Mapping[str, torch.Tensor], rate: float, masks: Mapping[str, torch.Tensor] | None = None
 ) -> dict[str, torch.Tensor]:
-    """Prune ``round(fraction * alive)`` of the surviving weights, pooled over all tensors."""
-    f = _check_fraction(fraction)
+    """Prune ``round(rate * alive)`` of the surviving weights, pooled over all tensors."""
+    f = _check_rate(rate)
     return _global(weights, masks, lambda n, n_alive: (n - n_alive) + round(f * n_alive))
 
 
@@ -195,6 +209,9 @@ def erk_densities(
     if unknown:
         raise KeyError(f"dense names layers not in shapes: {sorted(unknown)}")
     numel = {k: math.prod(int(x) for x in s) for k, s in shapes.items()}
+    empty = sorted(k for k, v in numel.items() if v == 0)
+    if empty:
+        raise ValueError(f"shapes has layers with no weights (a zero dimension): {empty}; leave them out")
     raw = {k: (sum(int(x) for x in s) / numel[k]) ** power for k, s in shapes.items()}
     total = sum(numel.values())
     dense_set = set(dense)
@@ -255,8 +272,9 @@ def cubic_sparsity(
 
 def check_nm(n: int, m: int, size: int | None = None, name: str = "weight") -> None:
     """Raise a clear error unless 1 <= n <= m and m divides ``size`` (when given)."""
-    if not (isinstance(n, int) and isinstance(m, int)):
-        raise TypeError(f"N and M must be integers, got N={n!r}, M={m!r}")
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (n, m)):
+        raise TypeError(f"N and M must be integers (int or numpy integer), got N={n!r}, M={m!r}")
+    n, m = int(n), int(m)
     if m < 1 or n < 1:
         raise ValueError(f"N:M needs N >= 1 and M >= 1, got {n}:{m}")
     if n > m:
@@ -277,14 +295,42 @@ def nm_mask(weight: torch.Tensor, n: int, m: int, dim: int = -1) -> torch.Tensor
     w = _check_weight(weight)
     if w.dim() == 0:
         raise ValueError("weight must have at least one dimension for an N:M mask")
-    dim = dim % w.dim()
+    if not isinstance(dim, numbers.Integral) or not -w.dim() <= dim < w.dim():
+        raise ValueError(f"dim must be an integer in [{-w.dim()}, {w.dim() - 1}] for a {w.dim()}-D weight, got {dim!r}")
+    dim = int(dim) % w.dim()
     check_nm(n, m, w.shape[dim])
+    n, m = int(n), int(m)
     wt = w.movedim(dim, -1)
     groups = wt.abs().reshape(*wt.shape[:-1], wt.shape[-1] // m, m)
     # stable descending sort keeps the lower index first among equal magnitudes
     top = torch.argsort(groups, dim=-1, descending=True, stable=True)[..., :n]
     keep = torch.zeros_like(groups, dtype=torch.bool).scatter_(-1, top, True)
     return keep.reshape(wt.shape).movedim(-1, dim).contiguous()
+
+
+LAYOUTS = ("channel", "flat")
+
+
+def nm_mask_conv(weight: torch.Tensor, n: int, m: int, layout: str = "channel") -> torch.Tensor:
+    """N:M mask of a Conv2d weight (O, I, kh, kw) along input channels or the flattened kernel."""
+    if weight.dim() != 4:
+        raise ValueError(f"a Conv2d weight has 4 dimensions (O, I, kh, kw), got shape {tuple(weight.shape)}")
+    if layout == "channel":
+        # (O, I, kh, kw) -> (O, kh, kw, I): groups of M consecutive input channels at one kernel tap
+        return nm_mask(weight.permute(0, 2, 3, 1), n, m, dim=-1).permute(0, 3, 1, 2).contiguous()
+    if layout == "flat":
+        o = weight.shape[0]
+        return nm_mask(weight.reshape(o, -1), n, m, dim=-1).reshape(weight.shape)
+    raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+
+
+def layer_nm_mask(weight: torch.Tensor, n: int, m: int, layout: str = "channel") -> torch.Tensor:
+    """The N:M mask of a Linear (2-D) or Conv2d (4-D) weight."""
+    if weight.dim() == 2:
+        return nm_mask(weight, n, m, dim=-1)
+    if weight.dim() == 4:
+        return nm_mask_conv(weight, n, m, layout)
+    raise ValueError(f"N:M masks are defined for Linear (2-D) and Conv2d (4-D) weights, got {weight.dim()}-D")
 
 
 def sparsity_of(masks: torch.Tensor | Mapping[str, torch.Tensor]) -> float:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+__all__ = ["glorot_normal_", "mlp", "lenet_300_100", "ResidualMLP", "SmallCNN"]
+
 
 def glorot_normal_(module: nn.Module) -> nn.Module:
     """Gaussian Glorot initialisation of every Linear/Conv weight, zero biases (Frankle & Carbin's init)."""

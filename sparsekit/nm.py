@@ -1,4 +1,4 @@
-"""N:M structured sparsity trained from scratch: masks, STE / SR-STE, SAD, and N:M layers.
+"""N:M structured sparsity trained from scratch: STE / SR-STE, SAD, and N:M layers (the masks are in ``masks``).
 
 Zhou et al., "Learning N:M Fine-grained Structured Sparse Neural Networks From Scratch", ICLR 2021
 (arXiv 2102.04010). The mask is recomputed from the dense weights at every forward pass: in every
@@ -23,44 +23,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .masks import check_nm, nm_mask
+from .masks import LAYOUTS, check_nm, layer_nm_mask
 
 __all__ = [
-    "nm_mask_conv",
-    "layer_nm_mask",
     "sparse_weight",
     "NMLinear",
     "NMConv2d",
     "nm_layers",
     "sad",
     "SADTracker",
-    "LAYOUTS",
 ]
-
-LAYOUTS = ("channel", "flat")
-
-
-def nm_mask_conv(weight: torch.Tensor, n: int, m: int, layout: str = "channel") -> torch.Tensor:
-    """N:M mask of a Conv2d weight (O, I, kh, kw) along input channels or the flattened kernel."""
-    if weight.dim() != 4:
-        raise ValueError(f"a Conv2d weight has 4 dimensions (O, I, kh, kw), got shape {tuple(weight.shape)}")
-    if layout == "channel":
-        # (O, I, kh, kw) -> (O, kh, kw, I): groups of M consecutive input channels at one kernel tap
-        return nm_mask(weight.permute(0, 2, 3, 1), n, m, dim=-1).permute(0, 3, 1, 2).contiguous()
-    if layout == "flat":
-        o = weight.shape[0]
-        return nm_mask(weight.reshape(o, -1), n, m, dim=-1).reshape(weight.shape)
-    raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-
-
-def layer_nm_mask(weight: torch.Tensor, n: int, m: int, layout: str = "channel") -> torch.Tensor:
-    """The N:M mask of a Linear (2-D) or Conv2d (4-D) weight."""
-    if weight.dim() == 2:
-        return nm_mask(weight, n, m, dim=-1)
-    if weight.dim() == 4:
-        return nm_mask_conv(weight, n, m, layout)
-    raise ValueError(f"N:M masks are defined for Linear (2-D) and Conv2d (4-D) weights, got {weight.dim()}-D")
-
 
 class _SRSTE(torch.autograd.Function):
     @staticmethod

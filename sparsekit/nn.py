@@ -17,6 +17,8 @@ from . import kernels
 from .formats import CSR, NMSparse
 from .masks import magnitude_mask
 
+__all__ = ["SparseLinear", "SparseInputLinear"]
+
 
 def _no_grad_input(x: torch.Tensor, layer: str) -> None:
     if torch.is_grad_enabled() and x.requires_grad:

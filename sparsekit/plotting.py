@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["PALETTE", "use_style", "savefig", "line_with_band", "log_percent_axis"]
+
 PALETTE = "colorblind"
 
 

@@ -17,8 +17,6 @@ so that momentum or Adam's running averages cannot revive a pruned weight, and w
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,10 +34,10 @@ __all__ = [
     "Pruner",
     "snapshot",
     "rewind",
+    "prune_step",
     "IMPConfig",
     "IMPResult",
     "iterative_magnitude_pruning",
-    "config_hash",
 ]
 
 _SKIP_MODULES = (nn.Embedding, nn.EmbeddingBag, nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)
@@ -65,7 +63,7 @@ class Pruner:
     >>> pr = Pruner(net)
     >>> pr.names
     ['0.weight', '2.weight']
-    >>> pr.prune_fraction(0.5)  # half of each layer, by magnitude
+    >>> pr.prune_surviving(0.5)  # half of each layer, by magnitude
     >>> round(pr.sparsity(), 2)
     0.5
     """
@@ -105,9 +103,13 @@ class Pruner:
             if n not in self.params:
                 raise KeyError(f"mask given for {n!r}, which this Pruner does not manage ({self.names})")
             p = self.params[n]
+            if not isinstance(m, torch.Tensor) or m.dtype != torch.bool:
+                what = f"torch.Tensor of dtype {m.dtype}" if isinstance(m, torch.Tensor) else type(m).__name__
+                raise TypeError(f"the mask for {n!r} must be a torch.bool tensor (True = kept), got a {what}; "
+                                "a float mask would silently keep every non-zero entry")
             if tuple(m.shape) != tuple(p.shape):
                 raise ValueError(f"mask for {n!r} has shape {tuple(m.shape)}, the parameter {tuple(p.shape)}")
-            self.masks[n] = m.detach().to(device=p.device, dtype=torch.bool).clone()
+            self.masks[n] = m.detach().to(device=p.device).clone()
             self._mul[n] = self.masks[n].to(p.dtype)
         self.apply()
         for opt in self._optimizers:
@@ -116,26 +118,17 @@ class Pruner:
     def weights(self) -> dict[str, torch.Tensor]:
         return {n: p.detach() for n, p in self.params.items()}
 
-    def prune_fraction(self, rate: float | Mapping[str, float], scope: str = "layer") -> None:
+    def prune_surviving(self, rate: float | Mapping[str, float], scope: str = "layer") -> None:
         """Prune a fraction of the *surviving* weights by magnitude: per tensor (``scope='layer'``,
         ``rate`` a float or a dict name -> float) or with one threshold pooled over all (``'global'``)."""
-        self._prune(rate, scope, "rate", M.global_prune_fraction, M.prune_fraction)
+        self._prune(rate, scope, "rate", M.global_prune_surviving, M.prune_surviving)
 
     def prune_to(self, sparsity: float | Mapping[str, float], scope: str = "layer") -> None:
         """Prune by magnitude to a target sparsity (per tensor, or pooled with ``scope='global'``)."""
         self._prune(sparsity, scope, "sparsity", M.global_magnitude_masks, M.magnitude_mask)
 
     def _prune(self, value, scope: str, what: str, pooled, per_tensor) -> None:
-        if scope == "global":
-            if not isinstance(value, (int, float)):
-                raise TypeError(f"scope='global' takes one {what} (a float), not a per-layer dict")
-            new = pooled(self.weights(), value, self.masks)
-        elif scope == "layer":
-            values = _per_layer(value, self.names)
-            new = {n: per_tensor(self.params[n].detach(), values[n], self.masks[n]) for n in self.names}
-        else:
-            raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
-        self.set_masks(new)
+        self.set_masks(_by_magnitude(self.weights(), self.masks, value, scope, what, pooled, per_tensor))
 
     def _factor(self, n: str) -> torch.Tensor:
         p = self.params[n]
@@ -224,6 +217,39 @@ class Pruner:
         self.set_masks(masks)
 
 
+def _by_magnitude(weights, masks, value, scope: str, what: str, pooled, per_tensor) -> dict[str, torch.Tensor]:
+    if scope == "global":
+        if not isinstance(value, (int, float)):
+            raise TypeError(f"scope='global' takes one {what} (a float), not a per-layer dict")
+        return pooled(weights, value, masks)
+    if scope == "layer":
+        values = _per_layer(value, list(weights))
+        return {n: per_tensor(weights[n], values[n], masks[n]) for n in weights}
+    raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+
+
+def prune_step(
+    weights: Mapping[str, torch.Tensor],
+    masks: Mapping[str, torch.Tensor],
+    rate: float | Mapping[str, float],
+    scope: str = "layer",
+) -> dict[str, torch.Tensor]:
+    """One round of iterative magnitude pruning as a pure function: trained weights and the current
+    masks in, the next masks out. ``rate`` of the surviving weights go, per tensor (``scope='layer'``,
+    a float or a dict name -> rate p_l) or ranked over all tensors together (``'global'``):
+
+    ``kept_l(r + 1) = kept_l(r) - round(p_l * kept_l(r))`` for every tensor l (per layer), or the
+    same count taken from one ranking over all tensors (global).
+
+    >>> w = {"a": torch.tensor([[0.1, -3.0, 2.0, 0.5]])}
+    >>> prune_step(w, {"a": torch.tensor([[True, True, True, False]])}, 0.34)["a"]
+    tensor([[False,  True,  True, False]])
+    """
+    if set(weights) != set(masks):
+        raise KeyError(f"weights and masks must name the same tensors: {sorted(set(weights) ^ set(masks))}")
+    return _by_magnitude(dict(weights), dict(masks), rate, scope, "rate", M.global_prune_surviving, M.prune_surviving)
+
+
 def _per_layer(value: float | Mapping[str, float], names: list[str]) -> dict[str, float]:
     if isinstance(value, Mapping):
         missing = [n for n in names if n not in value]
@@ -291,14 +317,6 @@ class IMPResult:
     resumed_from: int | None = None  # the round a resumed run started at (None: fresh run)
 
 
-def config_hash(obj: Any, length: int = 10) -> str:
-    """A short stable hash of a JSON-able configuration, to name its results or checkpoints."""
-    if hasattr(obj, "__dataclass_fields__"):
-        obj = asdict(obj)
-    text = json.dumps(obj, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
 TrainFn = Callable[[nn.Module, Pruner, int, Callable[[int], None]], Mapping[str, Any]]
 
 
@@ -347,8 +365,9 @@ def iterative_magnitude_pruning(
         model = make_model()
         model.load_state_dict(result.rewind_to if rnd > 0 and result.rewind_to else result.init)
         pruner = Pruner(model, params)
-        if rnd > 0:
-            pruner.set_masks(_next_masks(result, config, make_model, params))
+        if rnd > 0:  # the next masks come from the last trained weights and the last masks
+            last = result.masks[-1]
+            pruner.set_masks(prune_step({n: result.trained[n] for n in last}, last, config.rate, config.scope))
         captured: dict[str, dict] = {}
 
         def on_step(step: int, _model=model, _rnd=rnd, _captured=captured) -> None:
@@ -374,12 +393,3 @@ def iterative_magnitude_pruning(
             )
         bar.set_postfix(density=f"{pruner.density():.3f}")
     return result
-
-
-def _next_masks(result: IMPResult, config: IMPConfig, make_model, params) -> dict[str, torch.Tensor]:
-    """Masks for the next round: prune ``rate`` of the survivors of the last trained weights."""
-    model = make_model()
-    model.load_state_dict(result.trained)
-    pr = Pruner(model, params, result.masks[-1])
-    pr.prune_fraction(config.rate, config.scope)
-    return pr.state_dict()

@@ -13,6 +13,23 @@ import numpy as np
 
 from .utils import atomic_write_bytes, versions
 
+__all__ = [
+    "VERDICTS",
+    "PROFILES",
+    "check_profile",
+    "verdict",
+    "Claim",
+    "mean_std",
+    "seed_spread",
+    "lower_bound",
+    "holds_beyond_spread",
+    "Report",
+    "load_results",
+    "claims_markdown",
+    "write_claims_report",
+    "fmt_num",
+]
+
 VERDICTS = ("reproduced", "not reproduced", "not tested")
 PROFILES = ("quick", "full")
 

@@ -24,6 +24,25 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import train
+
+__all__ = [
+    "CELLS",
+    "MODES",
+    "check_cell",
+    "make_rnn",
+    "last_outputs",
+    "RNNClassifier",
+    "recurrent_weights",
+    "dag_from_graph",
+    "layer_index",
+    "GraphRNN",
+    "graph_properties",
+    "random_graph",
+    "train_sequences",
+    "accuracy",
+]
+
 CELLS = ("rnn_tanh", "rnn_relu", "gru", "lstm")
 MODES = ("i2h", "h2h", "both")
 _GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
@@ -96,12 +115,9 @@ def dag_from_graph(graph: nx.Graph) -> nx.DiGraph:
 
 
 def layer_index(dag: nx.DiGraph) -> dict[int, int]:
-    """Layer of every node: the length of the longest path from a source (sources are layer 0)."""
-    layer: dict[int, int] = {}
-    for v in nx.topological_sort(dag):
-        preds = list(dag.predecessors(v))
-        layer[v] = 1 + max(layer[u] for u in preds) if preds else 0
-    return layer
+    """Layer of every node: the length of the longest path from a source (sources are layer 0),
+    which is its index in networkx's topological generations."""
+    return {v: i for i, generation in enumerate(nx.topological_generations(dag)) for v in generation}
 
 
 class GraphRNN(nn.Module):
@@ -235,31 +251,19 @@ def _batch_order(lengths: torch.Tensor, batch_size: int, generator: torch.Genera
 def train_sequences(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, lengths: torch.Tensor,
                     y: torch.Tensor, epochs: int, batch_size: int = 32, generator: torch.Generator | None = None,
                     clip: float | None = 5.0, max_steps: int | None = None) -> list[float]:
-    """Train a sequence classifier ``model(x, lengths)`` for ``epochs`` passes over the data, or for
-    exactly ``max_steps`` optimizer steps when given (passes repeat as needed). Returns the mean
-    training loss of each pass."""
+    """Train a sequence classifier ``model(x, lengths)`` through ``train.fit`` for ``epochs`` passes,
+    or for exactly ``max_steps`` optimizer steps when given (passes repeat as needed). Each batch is
+    cut to its longest sequence. Returns the mean training loss of each pass."""
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"max_steps must be positive, got {max_steps}")
-    losses, steps = [], 0
-    model.train()
-    while True:
-        total, seen = 0.0, 0
+
+    def one_pass():
         for idx in _batch_order(lengths, batch_size, generator):
             t = int(lengths[idx].max())
-            optimizer.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(x[idx, :t], lengths[idx]), y[idx])
-            loss.backward()
-            if clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-            steps += 1
-            if max_steps is not None and steps >= max_steps:
-                break
-        losses.append(total / max(seen, 1))
-        if (max_steps is None and len(losses) >= epochs) or (max_steps is not None and steps >= max_steps):
-            return losses
+            yield (x[idx, :t], lengths[idx]), y[idx]
+
+    budget = dict(epochs=epochs) if max_steps is None else dict(steps=max_steps)
+    return train.fit(model, optimizer, one_pass, clip_grad=clip, **budget).epoch_loss
 
 
 @torch.no_grad()

@@ -22,6 +22,21 @@ from pathlib import Path
 from .report import PROFILES, load_results, write_claims_report
 from .utils import DEVICES, atomic_write_bytes
 
+__all__ = [
+    "ROOT",
+    "NOTEBOOKS",
+    "BUILD",
+    "COMMITTED_QUICK",
+    "available_notebooks",
+    "select_notebooks",
+    "strip_run_metadata",
+    "finished_line",
+    "finish_progress_lines",
+    "execute",
+    "write_report",
+    "main",
+]
+
 
 def _find_root() -> Path:
     """The checkout holding notebooks/: the working directory if it has one, else the package's parent."""

@@ -1,8 +1,8 @@
 """Small, configurable Transformers with ReLU (or top-k) MLP blocks, for activation-sparsity studies.
 
 - :class:`ViT`: patches of an image -> pre-LayerNorm Transformer blocks -> CLS token -> classes.
-- :class:`T5Encoder`: a T5-style encoder (RMSNorm, bias-free ReLU feed-forward) over token
-  sequences, mean-pooled into a classifier, for the synthetic sequence task of
+- :class:`T5Encoder`: a T5-style encoder (``torch.nn.RMSNorm`` with T5's eps 1e-6, bias-free ReLU
+  feed-forward) over token sequences, mean-pooled into a classifier, for the synthetic sequence task of
   :func:`majority_task`.
 
 Each block's MLP is ``Linear(d, d_ff) -> act -> Linear(d_ff, d)`` with the activation module named
@@ -15,6 +15,8 @@ import torch
 from torch import nn
 
 from .activations import TopK
+
+__all__ = ["make_activation", "MLPBlock", "Block", "ViT", "T5Encoder", "majority_task"]
 
 
 def make_activation(kind: str | int) -> nn.Module:
@@ -37,24 +39,12 @@ class MLPBlock(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-class RMSNorm(nn.Module):
-    """T5's layer norm: scale only, no mean subtraction, no bias."""
-
-    def __init__(self, d: int, eps: float = 1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(d))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.weight * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-
-
 class Block(nn.Module):
     """Pre-norm Transformer block: x + attn(norm(x)); x + mlp(norm(x))."""
 
     def __init__(self, d: int, heads: int, d_ff: int, activation: str | int = "relu", t5: bool = False):
         super().__init__()
-        norm = (lambda: RMSNorm(d)) if t5 else (lambda: nn.LayerNorm(d))
+        norm = (lambda: nn.RMSNorm(d, eps=1e-6)) if t5 else (lambda: nn.LayerNorm(d))
         self.norm1, self.norm2 = norm(), norm()
         self.attn = nn.MultiheadAttention(d, heads, batch_first=True, bias=not t5)
         self.mlp = MLPBlock(d, d_ff, activation, bias=not t5)
@@ -109,7 +99,7 @@ class T5Encoder(nn.Module):
         self.tok = nn.Embedding(vocab, d)
         self.pos = nn.Parameter(torch.randn(1, max_len, d) * 0.02)
         self.blocks = nn.ModuleList([Block(d, heads, d_ff, activation, t5=True) for _ in range(depth)])
-        self.norm = RMSNorm(d)
+        self.norm = nn.RMSNorm(d, eps=1e-6)
         self.head = nn.Linear(d, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

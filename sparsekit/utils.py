@@ -1,7 +1,9 @@
-"""Seeding, device selection, progress bars, atomic files and version stamps."""
+"""Seeding, device selection, progress bars, atomic files, configuration hashes and version stamps."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pickle
 import platform
@@ -9,11 +11,23 @@ import random
 import sys
 import tempfile
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+__all__ = [
+    "DEVICES",
+    "seed_everything",
+    "pick_device",
+    "progress",
+    "atomic_write_bytes",
+    "atomic_torch_save",
+    "config_hash",
+    "versions",
+]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -81,6 +95,19 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     buf = io.BytesIO()
     torch.save(obj, buf, pickle_protocol=pickle.HIGHEST_PROTOCOL)
     return atomic_write_bytes(buf.getvalue(), path)
+
+
+def config_hash(obj: Any, length: int = 10) -> str:
+    """A short stable hash of a JSON-able configuration (or a dataclass), to name its results or
+    checkpoints so that a rerun finds its own finished work.
+
+    >>> config_hash({"lr": 0.1, "seed": 0}) == config_hash({"seed": 0, "lr": 0.1})
+    True
+    """
+    if hasattr(obj, "__dataclass_fields__"):
+        obj = asdict(obj)
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 def versions() -> dict[str, str]:

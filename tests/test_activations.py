@@ -1,15 +1,8 @@
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from sparsekit.activations import (
-    ActivationMeter,
-    TopK,
-    activation_modules,
-    expected_calibration_error,
-    reliability_bins,
-)
+from sparsekit.activations import ActivationMeter, TopK, activation_modules
 from sparsekit.transformers import T5Encoder, ViT, majority_task
 
 
@@ -80,43 +73,3 @@ def test_models_shapes_and_task():
         ViT(patch=5)
     with pytest.raises(ValueError, match="activation"):
         ViT(activation="gelu")
-
-
-def test_expected_calibration_error():
-    labels = torch.tensor([0, 1, 0, 1])
-    perfect = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
-    assert expected_calibration_error(perfect, labels) == pytest.approx(0.0)
-    over = torch.tensor([[0.9, 0.1]] * 4)  # 90% confident, 50% right
-    assert expected_calibration_error(over, labels) == pytest.approx(0.4)
-    rng = np.random.default_rng(0)
-    p = torch.tensor(rng.dirichlet(np.ones(3), size=200), dtype=torch.float32)
-    y = torch.tensor(rng.integers(0, 3, 200))
-    # oracle: the same binning written out with numpy
-    conf, pred = p.max(1)
-    edges = np.linspace(0, 1, 16)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        s = (conf.numpy() > lo) & (conf.numpy() <= hi)
-        if s.any():
-            ece += s.mean() * abs(conf.numpy()[s].mean() - (pred.numpy()[s] == y.numpy()[s]).mean())
-    assert expected_calibration_error(p, y) == pytest.approx(ece, abs=1e-6)
-
-
-def test_reliability_bins_against_numpy():
-    rng = np.random.default_rng(1)
-    p = torch.tensor(rng.dirichlet(np.ones(4), size=300), dtype=torch.float32)
-    y = torch.tensor(rng.integers(0, 4, 300))
-    got = reliability_bins(p, y, bins=10)
-    conf, pred = p.max(1)
-    conf, right = conf.numpy(), (pred == y).numpy()
-    edges = np.linspace(0, 1, 11)
-    want = [(lo, hi, s.sum(), conf[s].mean(), right[s].mean())
-            for lo, hi in zip(edges[:-1], edges[1:]) if (s := (conf > lo) & (conf <= hi)).any()]
-    assert len(got) == len(want) and sum(b.count for b in got) == 300
-    for b, w in zip(got, want):
-        assert (b.lo, b.hi, b.count) == pytest.approx(w[:3])
-        assert b.confidence == pytest.approx(w[3], abs=1e-6) and b.accuracy == pytest.approx(w[4])
-    with pytest.raises(ValueError, match="bins"):
-        reliability_bins(p, y, bins=0)
-    with pytest.raises(ValueError, match="probs"):
-        reliability_bins(p, y[:5])

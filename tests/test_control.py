@@ -110,5 +110,19 @@ def test_planners_reduce_cost_and_closed_loop_runs():
                          torch.tensor(acts, dtype=torch.float32)[None]).item()
         assert c <= zero + 1e-6
     sim = Pusher()
-    res = closed_loop(sim.step, lambda s, w: (np.full((3, 2), 0.01), 0.0), np.array([0, 0, 0.3, 0.0]), goal, 4)
-    assert res["trajectory"].shape == (5, 4) and res["final_distance"] >= 0
+    warms = []
+
+    def plan(state, warm):  # a plan that depends on the state, so the replay below can tell steps apart
+        warms.append(warm)
+        return np.tile(np.clip(goal - state[2:], -0.02, 0.02), (3, 1)) * np.array([[1.0], [0.5], [0.25]]), 0.0
+
+    res = closed_loop(sim.step, plan, np.array([0, 0, 0.3, 0.0]), goal, 4)
+    # oracle: replay the loop by hand on the true system
+    state, traj = np.array([0, 0, 0.3, 0.0]), [np.array([0, 0, 0.3, 0.0])]
+    for _ in range(4):
+        state = sim.step(state, plan(state, None)[0][0])
+        traj.append(state)
+    np.testing.assert_allclose(res["trajectory"], np.array(traj))
+    assert res["final_distance"] == pytest.approx(np.linalg.norm(traj[-1][2:] - goal))
+    assert res["cost"] == pytest.approx(sum(np.abs(t[2:] - goal).sum() for t in traj[1:]))
+    assert warms[0] is None and np.allclose(warms[1][-1], warms[1][-2])  # shifted plan, last action repeated

@@ -73,3 +73,46 @@ def test_cuda_sparse_input_as_csr_rows(kc):
     out = cuda.to_device(np.zeros((4, 7), np.float32))
     kc.rows_times_dense(cuda.to_device(ip), cuda.to_device(ix), cuda.to_device(vv), cuda.to_device(wt), out)
     np.testing.assert_allclose(out.copy_to_host(), x @ wt, rtol=1e-5, atol=1e-5)
+
+
+def test_device_copies_are_remade_when_arrays_change(kc):
+    import torch
+
+    from sparsekit.formats import CSR
+    from sparsekit.kernels import _device_arrays
+
+    w = np.arange(12, dtype=np.float32).reshape(3, 4)
+    c = CSR.from_dense(w)
+    dev = torch.device("cuda:0")
+    names = ("indptr", "indices", "values")
+    first = _device_arrays(c, dev, names)
+    assert _device_arrays(c, dev, names) is first  # kept
+    np.testing.assert_array_equal(first[2].copy_to_host(), c.values)
+    c.values = c.values * 2  # replaced: the copy is remade
+    again = _device_arrays(c, dev, names)
+    assert again is not first
+    np.testing.assert_array_equal(again[2].copy_to_host(), c.values)
+    c.values[0] = -1.0  # edited in place: stale until invalidated, as documented
+    assert _device_arrays(c, dev, names) is again
+    c.invalidate_device_copies()
+    assert _device_arrays(c, dev, names)[2].copy_to_host()[0] == -1.0
+    assert c == CSR(c.indptr, c.indices, c.values, c.shape)  # the copies take no part in equality
+
+
+@pytest.mark.skipif(os.environ.get("SPARSEKIT_REAL_CUDA") != "1", reason="needs a real GPU (SPARSEKIT_REAL_CUDA=1)")
+def test_sparse_linear_through_the_dispatch_on_a_gpu():
+    """SparseLinear on CUDA tensors goes through kernels' dispatch to the numba.cuda kernels."""
+    import torch
+
+    from sparsekit.masks import magnitude_mask
+    from sparsekit.nn import SparseLinear
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 32)
+    mask = magnitude_mask(lin.weight, 0.8)
+    sp = SparseLinear.from_dense(lin, mask)
+    x = torch.randn(9, 64)
+    with torch.no_grad():
+        ref = torch.nn.functional.linear(x, lin.weight * mask, lin.bias)
+        got = sp.to("cuda")(x.cuda()).cpu()
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)

@@ -1,4 +1,5 @@
 import pickle
+import struct
 
 import numpy as np
 import pytest
@@ -8,12 +9,11 @@ from sparsekit.data import (
     batches,
     load_cifar10_files,
     load_digits,
+    load_fashion_mnist_files,
     load_mnist1d,
     load_mnist_files,
     load_mnist_sample,
-    read_idx,
     stratified_split,
-    write_idx,
 )
 
 
@@ -65,53 +65,61 @@ def test_digits():
     assert d.x_train.shape[1] == 64
 
 
-@pytest.mark.parametrize("gz", [False, True])
-def test_idx_roundtrip(tmp_path, gz):
-    a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    p = write_idx(a, tmp_path / ("x.idx.gz" if gz else "x.idx"))
-    np.testing.assert_array_equal(read_idx(p), a)
-    (tmp_path / "bad").write_bytes(b"\x01\x02\x03")
-    with pytest.raises(ValueError, match="IDX"):
-        read_idx(tmp_path / "bad")
+def write_idx(a: np.ndarray, path) -> None:
+    """An IDX file (the MNIST format: magic 0x0000 0x08 ndim, big-endian sizes, uint8 data)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes([0, 0, 0x08, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + a.astype(np.uint8).tobytes())
 
 
-def _write_mnist(root, n_train=120, n_test=30, gz=False):
-    raw = root / "MNIST" / "raw"
+@pytest.mark.parametrize("folder,loader", [("MNIST", load_mnist_files), ("FashionMNIST", load_fashion_mnist_files)])
+def test_mnist_layout_through_torchvision(tmp_path, folder, loader):
+    raw = tmp_path / folder / "raw"
     rng = np.random.default_rng(0)
-    sfx = ".gz" if gz else ""
-    ytr = np.arange(n_train, dtype=np.uint8) % 10
-    write_idx(rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8), raw / f"train-images-idx3-ubyte{sfx}")
-    write_idx(ytr, raw / f"train-labels-idx1-ubyte{sfx}")
-    write_idx(rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8), raw / f"t10k-images-idx3-ubyte{sfx}")
-    write_idx(np.arange(n_test, dtype=np.uint8) % 10, raw / f"t10k-labels-idx1-ubyte{sfx}")
-
-
-@pytest.mark.parametrize("gz", [False, True])
-def test_mnist_files(tmp_path, gz):
-    _write_mnist(tmp_path, gz=gz)
-    d = load_mnist_files(tmp_path, val_size=20)
+    xtr = rng.integers(0, 256, (120, 28, 28), dtype=np.uint8)
+    write_idx(xtr, raw / "train-images-idx3-ubyte")
+    write_idx(np.arange(120, dtype=np.uint8) % 10, raw / "train-labels-idx1-ubyte")
+    write_idx(rng.integers(0, 256, (30, 28, 28), dtype=np.uint8), raw / "t10k-images-idx3-ubyte")
+    write_idx(np.arange(30, dtype=np.uint8) % 10, raw / "t10k-labels-idx1-ubyte")
+    d = loader(tmp_path, val_size=20)
     assert d.sizes() == {"train": 100, "val": 20, "test": 30}
     assert d.x_train.shape[1] == 784 and float(d.x_train.max()) <= 1.0
+    # every training image is one of the file's images, scaled to [0, 1]
+    flat = torch.as_tensor(xtr.reshape(120, -1).astype(np.float32) / 255)
+    assert all(any(torch.equal(row, f) for f in flat) for row in d.x_train[:5])
+    assert loader(tmp_path, val_size=20, flatten=False).x_test.shape[1:] == (1, 28, 28)
 
 
-def test_mnist_files_missing_names_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.*MNIST/raw|MNIST.*raw"):
+def test_missing_files_name_the_folder_and_the_switch(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"MNIST/raw .*train-images-idx3-ubyte.*download=True"):
         load_mnist_files(tmp_path)
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
+        load_cifar10_files(tmp_path / "nowhere")
+    with pytest.raises(TypeError, match="download must be True or False"):
+        load_mnist_files(tmp_path, download="yes")
 
 
-def test_cifar10_files(tmp_path):
+def test_cifar10_layout_through_torchvision(tmp_path, monkeypatch):
+    from torchvision import datasets
+
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        d = {b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8), b"labels": list(range(10)) * 2}
+        # the real batches were pickled by Python 2: str keys once read with encoding="latin1"
+        d = {"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8), "labels": list(range(10)) * 2}
         with open(folder / name, "wb") as f:
             pickle.dump(d, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [str(i) for i in range(10)]}, f)
+    # torchvision checks the real files' md5 sums; these small ones only have the real layout
+    monkeypatch.setattr(datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(datasets.cifar, "check_integrity", lambda *a, **k: True)
     d = load_cifar10_files(tmp_path, val_size=10)
     assert d.sizes() == {"train": 90, "val": 10, "test": 20}
     assert d.x_train.shape[1:] == (3, 32, 32)
-    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
-        load_cifar10_files(tmp_path / "nowhere")
+    with open(folder / "test_batch", "rb") as f:
+        first = pickle.load(f)["data"][0]
+    np.testing.assert_allclose(d.x_test[0].numpy().ravel(), first.astype(np.float32) / 255)  # CHW kept
 
 
 def test_batches():

@@ -30,8 +30,12 @@ def test_magnitude_mask_exact_count_and_oracle(shape, s, seed, ties):
     if ties:
         w = np.round(w)  # many equal magnitudes
     wt = torch.tensor(w, dtype=torch.float32)
-    m = M.magnitude_mask(wt, s)
     n_zero = round(s * w.size)
+    if n_zero == w.size:  # a target that rounds to every weight is refused, not obeyed
+        with pytest.raises(ValueError, match="all of them"):
+            M.magnitude_mask(wt, s)
+        return
+    m = M.magnitude_mask(wt, s)
     assert int((~m).sum()) == n_zero
     np.testing.assert_array_equal(m.numpy(), dense_topk_keep(wt.numpy(), n_zero, np.ones(w.shape, bool)))
 
@@ -52,12 +56,16 @@ def test_magnitude_mask_respects_existing_mask():
 
 @settings(max_examples=40, deadline=None)
 @given(shape=shapes, f=st.floats(0, 0.99), seed=st.integers(0, 1000))
-def test_prune_fraction_of_survivors(shape, f, seed):
+def test_prune_surviving_of_survivors(shape, f, seed):
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(shape, generator=g)
     prev = M.random_mask(shape, 0.3, generator=g)
     alive = int(prev.sum())
-    m = M.prune_fraction(w, f, prev)
+    if w.numel() - alive + round(f * alive) >= w.numel():  # nothing would be left: refused
+        with pytest.raises(ValueError, match="all of them"):
+            M.prune_surviving(w, f, prev)
+        return
+    m = M.prune_surviving(w, f, prev)
     assert int(m.sum()) == alive - round(f * alive)
     assert not (m & ~prev).any(), "a pruned weight came back"
     np.testing.assert_array_equal(
@@ -80,19 +88,23 @@ def test_global_vs_layerwise():
 def test_global_exact_count_oracle(sizes, s, seed):
     rng = np.random.default_rng(seed)
     ws = {f"l{i}": torch.tensor(np.round(rng.normal(size=n), 1)) for i, n in enumerate(sizes)}
-    out = M.global_magnitude_masks(ws, s)
     total = sum(sizes)
+    if round(s * total) >= total:  # nothing would be left: refused
+        with pytest.raises(ValueError, match="all of them"):
+            M.global_magnitude_masks(ws, s)
+        return
+    out = M.global_magnitude_masks(ws, s)
     assert sum(int((~m).sum()) for m in out.values()) == round(s * total)
     cat = torch.cat([w for w in ws.values()]).numpy()
     oracle = dense_topk_keep(cat, round(s * total), np.ones(total, bool))
     np.testing.assert_array_equal(torch.cat([out[k] for k in ws]).numpy(), oracle)
 
 
-def test_global_prune_fraction_counts():
+def test_global_prune_surviving_counts():
     ws = {"a": torch.randn(10, 10), "b": torch.randn(50)}
-    m1 = M.global_prune_fraction(ws, 0.2)
+    m1 = M.global_prune_surviving(ws, 0.2)
     assert sum(int(m.sum()) for m in m1.values()) == 120
-    m2 = M.global_prune_fraction(ws, 0.2, m1)
+    m2 = M.global_prune_surviving(ws, 0.2, m1)
     assert sum(int(m.sum()) for m in m2.values()) == 96
 
 
@@ -210,3 +222,44 @@ def test_nm_mask_other_dim_and_errors():
 def test_sparsity_of():
     assert M.sparsity_of(torch.tensor([True, False])) == 0.5
     assert M.sparsity_of({"a": torch.ones(3, dtype=torch.bool), "b": torch.zeros(1, dtype=torch.bool)}) == 0.25
+
+
+def test_bad_inputs_name_the_argument():
+    w = torch.randn(4, 8)
+    with pytest.raises(ValueError, match=r"dim must be an integer in \[-2, 1\]"):
+        M.nm_mask(w, 2, 4, dim=5)
+    with pytest.raises(TypeError, match="sparsity must be a number"):
+        M.magnitude_mask(w, "0.5")
+    with pytest.raises(TypeError, match="sparsity must be a number"):
+        M.magnitude_mask(w, True)
+    with pytest.raises(ValueError, match="prunes .* 48 of 48 weights, i.e. all of them"):
+        M.magnitude_mask(torch.randn(6, 8), 0.999)
+    with pytest.raises(ValueError, match="all of them"):
+        M.global_magnitude_masks({"a": torch.randn(3, 3)}, 0.99)
+    with pytest.raises(ValueError, match="rate=0.99 of the 10 surviving weights"):
+        M.prune_surviving(torch.randn(2, 5), 0.99)
+    with pytest.raises(ValueError, match="layers with no weights .*'a'"):
+        M.erk_densities({"a": (0, 3), "b": (4, 4)}, 0.5)
+    with pytest.raises(TypeError, match="N and M must be integers"):
+        M.nm_mask(w, 2.0, 4)
+    # numpy integers are integers
+    assert torch.equal(M.nm_mask(w, np.int64(2), np.int32(4)), M.nm_mask(w, 2, 4))
+    assert torch.equal(M.magnitude_mask(w, np.float32(0.5)), M.magnitude_mask(w, 0.5))
+
+
+def test_erk_power_and_dense_layers():
+    shapes = {"a": (100, 50), "b": (50, 10), "c": (10, 10)}
+    n = {k: a * b for k, (a, b) in shapes.items()}
+    for power in (0.0, 0.5, 1.0):
+        d = M.erk_densities(shapes, 0.3, power=power)
+        assert sum(d[k] * n[k] for k in shapes) == pytest.approx(0.3 * sum(n.values()))
+        if power == 0.0:  # raw = 1 for every layer: uniform density
+            assert d["a"] == pytest.approx(0.3) and d["c"] == pytest.approx(0.3)
+        else:  # hand computation: d_l = eps * ((rows + cols) / (rows * cols)) ** power
+            raw = {k: ((a + b) / (a * b)) ** power for k, (a, b) in shapes.items()}
+            assert d["a"] / d["b"] == pytest.approx(raw["a"] / raw["b"])
+    d = M.erk_densities(shapes, 0.3, dense=["c"])
+    assert d["c"] == 1.0
+    assert sum(d[k] * n[k] for k in shapes) == pytest.approx(0.3 * sum(n.values()))
+    with pytest.raises(ValueError, match="too low to keep"):
+        M.erk_densities({"a": (10, 10), "b": (100, 100)}, 0.001, dense=["a"])

@@ -3,7 +3,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsekit.nm import NMConv2d, NMLinear, SADTracker, layer_nm_mask, nm_mask_conv, sad, sparse_weight
+from sparsekit.masks import layer_nm_mask, nm_mask_conv
+from sparsekit.nm import NMConv2d, NMLinear, SADTracker, sad, sparse_weight
 
 
 @settings(max_examples=30, deadline=None)

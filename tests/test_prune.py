@@ -7,12 +7,12 @@ from sparsekit import masks as M
 from sparsekit.prune import (
     IMPConfig,
     Pruner,
-    config_hash,
     iterative_magnitude_pruning,
     prunable_parameters,
     rewind,
     snapshot,
 )
+from sparsekit.utils import config_hash
 
 
 def net():
@@ -102,18 +102,18 @@ def test_pruner_errors():
     with pytest.raises(KeyError, match="does not manage"):
         pr.set_masks({"0.bias": torch.ones(16, dtype=torch.bool)})
     with pytest.raises(ValueError, match="scope"):
-        pr.prune_fraction(0.2, scope="nope")
+        pr.prune_surviving(0.2, scope="nope")
     with pytest.raises(KeyError, match="missing"):
-        pr.prune_fraction({"0.weight": 0.2})
+        pr.prune_surviving({"0.weight": 0.2})
 
 
 def test_per_layer_and_global_rates():
     model = net()
     pr = Pruner(model)
-    pr.prune_fraction({"0.weight": 0.5, "2.weight": 0.25})
+    pr.prune_surviving({"0.weight": 0.5, "2.weight": 0.25})
     assert pr.layer_sparsity() == {"0.weight": 0.5, "2.weight": 0.25}
     pr2 = Pruner(net())
-    pr2.prune_fraction(0.5, scope="global")
+    pr2.prune_surviving(0.5, scope="global")
     assert pr2.sparsity() == 0.5
     df = pr2.report()
     assert df.iloc[-1]["kept"] == (12 * 16 + 16 * 3) // 2
@@ -235,3 +235,50 @@ def test_imp_config_validation():
 def test_config_hash_stable():
     assert config_hash(IMPConfig(rounds=2)) == config_hash(IMPConfig(rounds=2))
     assert config_hash(IMPConfig(rounds=2)) != config_hash(IMPConfig(rounds=3))
+
+
+def test_prune_step_is_pure_and_matches_the_pruner():
+    from sparsekit.prune import prune_step
+
+    model = net()
+    pr = Pruner(model)
+    pr.prune_surviving(0.3)
+    weights = {n: p.detach().clone() for n, p in pr.params.items()}
+    masks = {n: m.clone() for n, m in pr.masks.items()}
+    for scope in ("layer", "global"):
+        new = prune_step(weights, masks, 0.5, scope)
+        assert all(torch.equal(weights[n], p.detach()) for n, p in pr.params.items())  # inputs untouched
+        assert all(torch.equal(masks[n], pr.masks[n]) for n in masks)
+        ref = Pruner(net(), masks=masks)
+        for n, p in ref.params.items():
+            p.data.copy_(weights[n])
+        ref.prune_surviving(0.5, scope)
+        assert all(torch.equal(new[n], ref.masks[n]) for n in new)
+        assert all(not (new[n] & ~masks[n]).any() for n in new)  # masks only shrink
+    with pytest.raises(KeyError, match="same tensors"):
+        prune_step(weights, {"0.weight": masks["0.weight"]}, 0.5)
+
+
+def test_detach_removes_the_hooks():
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    pr = Pruner(model)
+    pr.attach(opt)
+    pr.prune_to(0.5)
+    pr.detach()
+    x, y = torch.randn(8, 12), torch.randint(0, 3, (8,))
+    F.cross_entropy(model(x), y).backward()
+    opt.step()
+    revived = sum(int((p.detach()[~pr.masks[n]] != 0).sum()) for n, p in pr.params.items())
+    assert revived > 0  # no longer enforced: gradients reach the pruned weights
+    assert pr.sparsity() == pytest.approx(0.5, abs=0.01)  # the masks themselves stay
+
+
+def test_set_masks_refuses_float_and_numpy_masks():
+    import numpy as np
+
+    pr = Pruner(net())
+    with pytest.raises(TypeError, match="must be a torch.bool tensor.*float32"):
+        pr.set_masks({"0.weight": torch.rand(16, 12)})
+    with pytest.raises(TypeError, match="must be a torch.bool tensor.*ndarray"):
+        pr.set_masks({"0.weight": np.ones((16, 12), dtype=bool)})

@@ -37,13 +37,35 @@ def test_generated_data_is_valid_balanced_and_disjoint():
     assert again.train == d.train
 
 
+def osa_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance (edits: substitute, insert, delete, swap adjacent), by DP."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
+def test_osa_distance_oracle():
+    assert osa_distance("BTXSE", "BTXSE") == 0 and osa_distance("BTXSE", "BXTSE") == 1
+    assert osa_distance("BTXSE", "BTSE") == 1 and osa_distance("BTXSE", "BTXXSE") == 1
+    assert osa_distance("BTXSE", "PVVE") == 4
+
+
 def test_random_walk_and_corruption():
     rng = np.random.default_rng(0)
+    changed = 0
     for _ in range(200):
         s = random_valid(rng)
         assert accepts(s)
         c = corrupt(s, rng)
-        assert c != s or not accepts(c) or True  # a corruption may rarely be valid: make_reber filters
+        assert osa_distance(c, s) <= 1, (s, c)  # one substitution, insertion, deletion or adjacent swap
+        changed += c != s
+    # about 15% come back unchanged (a swap at the last symbol or of equal neighbours, a letter replacing
+    # itself); make_reber drops those because they are valid. Most calls must change the string.
+    assert changed >= 150
     with pytest.raises(ValueError, match="n_train"):
         make_reber(1, 10)
 
@@ -135,3 +157,34 @@ def test_train_sequences_counts_steps_and_epochs():
     calls.clear()
     train_sequences(model, opt, x, lengths, y, epochs=1, batch_size=2, max_steps=7)
     assert len(calls) == 7
+
+
+def test_accuracy_matches_a_direct_count_and_restores_training_mode():
+    from sparsekit.rnn import RNNClassifier, accuracy
+
+    torch.manual_seed(0)
+    model = RNNClassifier("gru", hidden=6, num_layers=1, embed=4)
+    x = torch.randint(0, 20, (23, 9))
+    lengths = torch.randint(1, 10, (23,))
+    y = torch.randint(0, 2, (23,))
+    model.train()
+    with torch.no_grad():  # oracle: one sequence at a time, each cut to its own length
+        preds = torch.stack([model(x[i : i + 1, : int(lengths[i])], lengths[i : i + 1]).argmax(-1)[0]
+                             for i in range(23)])
+    want = (preds == y).float().mean().item()
+    for bs in (1, 5, 1024):
+        assert accuracy(model, x, lengths, y, batch_size=bs) == pytest.approx(want)
+    assert model.training
+
+
+def test_layer_index_is_the_longest_path_from_a_source():
+    import networkx as nx
+
+    from sparsekit.rnn import dag_from_graph, layer_index
+
+    for seed in range(5):
+        dag = dag_from_graph(nx.gnp_random_graph(25, 0.15, seed=seed))
+        want = {}
+        for v in nx.topological_sort(dag):  # oracle: dynamic programming over a topological order
+            want[v] = 1 + max((want[u] for u in dag.predecessors(v)), default=-1)
+        assert layer_index(dag) == want

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from sparsekit import sdr
+from sparsekit.sparsey import SparseyMemory
 
 
 def test_worked_values_of_the_paper():
@@ -113,7 +114,7 @@ def test_input_errors():
 
 def test_sparsey_familiar_inputs_reuse_codes_and_novel_ones_do_not():
     rng = np.random.default_rng(0)
-    mem = sdr.SparseyMemory(n_inputs=200, q=20, k=10, seed=1)
+    mem = SparseyMemory(num_inputs=200, q=20, k=10, seed=1)
     x = np.zeros(200, bool)
     x[rng.choice(200, 30, replace=False)] = True
     code = mem.store(x)
@@ -127,7 +128,7 @@ def test_sparsey_familiar_inputs_reuse_codes_and_novel_ones_do_not():
 
 
 def test_sparsey_classifier_and_errors():
-    mem = sdr.SparseyMemory(n_inputs=20, q=8, k=4, n_classes=2, seed=0)
+    mem = SparseyMemory(num_inputs=20, q=8, k=4, num_classes=2, seed=0)
     a = np.zeros(20, bool)
     a[:6] = True
     b = np.zeros(20, bool)
@@ -139,3 +140,13 @@ def test_sparsey_classifier_and_errors():
         mem.code(np.zeros(5, bool))
     with pytest.raises(ValueError, match="label"):
         mem.store(a, 5)
+
+
+def test_monte_carlo_is_seeded_by_its_argument_and_leaves_numpy_alone():
+    np.random.seed(5)
+    expected_next = np.random.random()
+    np.random.seed(5)
+    a = sdr.mc_false_match(100, 10, 10, 3, trials=2000, seed=1)
+    assert np.random.random() == expected_next  # NumPy's global stream is untouched
+    assert sdr.mc_false_match(100, 10, 10, 3, trials=2000, seed=1).p == a.p  # same seed, same estimate
+    assert sdr.mc_false_match(100, 10, 10, 3, trials=2000, seed=2).p != a.p

@@ -21,8 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import train
 from ..data.split import batches
 from ..utils import progress as progress_bar
+
+__all__ = ["GatedMLP", "Folded", "fit", "mse", "sparsify"]
 
 RELU, IDENTITY, OFF = 0, 1, 2
 
@@ -30,16 +33,16 @@ RELU, IDENTITY, OFF = 0, 1, 2
 class GatedMLP(nn.Module):
     """``f(z) = W2 h + b2`` with ``h_j`` = ReLU, identity or zero of ``a_j = W1_j z + b1_j``."""
 
-    def __init__(self, n_in: int, n_out: int, hidden: int = 64):
+    def __init__(self, num_inputs: int, num_outputs: int, hidden: int = 64):
         super().__init__()
-        self.fc1 = nn.Linear(n_in, hidden)
-        self.fc2 = nn.Linear(hidden, n_out)
+        self.fc1 = nn.Linear(num_inputs, hidden)
+        self.fc2 = nn.Linear(hidden, num_outputs)
         self.logits = nn.Parameter(torch.tensor([[2.0, 0.0, 0.0]]).repeat(hidden, 1))
         self.register_buffer("kind", torch.zeros(hidden, dtype=torch.int64))  # hard gates
         # inputs are standardised and outputs rescaled inside the model (folded into the weights for the MILP)
-        self.register_buffer("x_mean", torch.zeros(n_in))
-        self.register_buffer("x_std", torch.ones(n_in))
-        self.register_buffer("y_std", torch.ones(n_out))
+        self.register_buffer("x_mean", torch.zeros(num_inputs))
+        self.register_buffer("x_std", torch.ones(num_inputs))
+        self.register_buffer("y_std", torch.ones(num_outputs))
         self.relaxed = False
         self.temperature = 1.0
 
@@ -107,25 +110,24 @@ class Folded:
         return np.maximum(z @ self.w1.T + self.b1, 0.0) @ self.w2.T + z @ self.a.T + self.c
 
 
-def fit(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1e-2, batch: int = 128,
+def fit(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1e-2, batch_size: int = 128,
         budget: int | None = None, penalty: float = 1e-2, seed: int = 0) -> float:
-    """Train on (x, y) with MSE on the standardised outputs; with ``budget`` (relaxed gates), add the
-    ReLU-budget penalty. Returns the final training loss."""
+    """Train on (x, y) with MSE on the standardised outputs (Adam, cosine-annealed learning rate),
+    through ``train.fit``; with ``budget`` (relaxed gates), add the ReLU-budget penalty
+    ``penalty * relu(sum_j P(unit j is a ReLU) - budget)``. Returns the last pass's mean MSE."""
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs))
-    loss = torch.tensor(0.0)
-    for _ in range(epochs):
-        for xb, yb in batches(x, y, batch, g):
-            opt.zero_grad()
-            loss = nn.functional.mse_loss(model(xb) / model.y_std, yb / model.y_std)
-            total = loss
-            if budget is not None and model.relaxed:
-                total = loss + penalty * torch.relu(model.relu_probability().sum() - budget)
-            total.backward()
-            opt.step()
-        sched.step()
-    return float(loss.detach())
+
+    def loss(m: GatedMLP, batch) -> torch.Tensor:
+        xb, yb = batch
+        value = nn.functional.mse_loss(m(xb) / m.y_std, yb / m.y_std)
+        if budget is not None and m.relaxed:
+            value = value + penalty * torch.relu(m.relu_probability().sum() - budget)
+        return value
+
+    res = train.fit(model, opt, lambda: batches(x, y, batch_size, g), epochs=epochs, loss=loss, scheduler=sched)
+    return res.epoch_loss[-1]
 
 
 @torch.no_grad()

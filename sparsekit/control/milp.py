@@ -13,6 +13,12 @@ model), each ReLU neuron j at step t with pre-activation ``a = W1_j z_t + b1_j``
 their box, so early steps are tight and have many stable neurons. The objective is the L1
 distance of the object to the goal summed over the horizon (slack variables), linear as HiGHS
 needs (it solves MILPs, not MIQPs).
+
+The program is assembled as one sparse constraint matrix (``scipy.sparse``, vectorised over steps
+and neurons) and handed to HiGHS in one call. highspy's modelling layer (``addVariable`` /
+``addConstr`` on expressions) would read closer to the maths above, but it builds every row as a
+Python object; the solve times this module reports (notebook 06) are meant to measure the solver,
+so the model is built in bulk and the maths is kept in this docstring and in the notebook instead.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import numpy as np
 from scipy import sparse
 
 from .dynamics import Folded
+
+__all__ = ["INF", "interval_bounds", "Plan", "rollout", "plan_milp"]
 
 INF = highspy.kHighsInf
 

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+__all__ = ["rollout_cost", "plan_cem", "plan_mppi", "plan_gradient", "closed_loop"]
+
 
 def rollout_cost(model: nn.Module, r0: torch.Tensor, o0: torch.Tensor, goal: torch.Tensor,
                  actions: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,8 @@ import torch
 
 from .split import Split, stratified_split
 
+__all__ = ["load_mnist1d", "load_mnist_sample", "load_digits", "load_mnist_sample_per_class"]
+
 
 def _check_fraction(value: float, name: str) -> float:
     v = float(value)

@@ -23,6 +23,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+__all__ = [
+    "ALPHABET",
+    "TRANSITIONS",
+    "FINAL",
+    "accepts",
+    "random_valid",
+    "corrupt",
+    "ReberData",
+    "encode",
+    "make_reber",
+]
+
 ALPHABET = "BEPSTVX"
 TRANSITIONS: dict[int, dict[str, int]] = {
     0: {"T": 1, "P": 2},

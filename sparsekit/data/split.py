@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+__all__ = ["Split", "stratified_split", "batches"]
+
 
 @dataclass
 class Split:

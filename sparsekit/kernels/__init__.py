@@ -54,15 +54,18 @@ def _transposed(xn: np.ndarray) -> np.ndarray:
 
 
 def _device_arrays(fmt, device: torch.device, names: tuple[str, ...]):
-    """numba.cuda copies of a format's arrays, made once per device and kept on the format."""
+    """numba.cuda copies of a format's arrays on ``device``, kept in ``fmt.device_copies`` and remade
+    when one of the arrays has been replaced since (see ``formats._DeviceCopies``)."""
     from numba import cuda
 
-    cache = fmt.__dict__.setdefault("_cuda_arrays", {})
-    key = str(device)
-    if key not in cache:
+    arrays = tuple(getattr(fmt, n) for n in names)
+    stamp = tuple((id(a), a.__array_interface__["data"][0], a.shape, a.dtype.str) for a in arrays)
+    key = (str(device), names)
+    hit = fmt.device_copies.get(key)
+    if hit is None or hit[0] != stamp:
         with cuda.gpus[device.index or 0]:
-            cache[key] = tuple(cuda.to_device(getattr(fmt, n)) for n in names)
-    return cache[key]
+            fmt.device_copies[key] = (stamp, tuple(cuda.to_device(a) for a in arrays))
+    return fmt.device_copies[key][1]
 
 
 def _cuda_run(x: torch.Tensor, channels_first: bool, n_rows: int, launch) -> torch.Tensor:

@@ -24,6 +24,8 @@ from numba import prange
 
 from .simd import csr_tile, nm_tile
 
+__all__ = ["tile_plan", "rows_times_dense", "nm_rows_times_dense", "transpose", "dense_to_csr"]
+
 # (width, unroll): at most 8 vector registers of accumulators (128 float32 or 64 float64)
 _T128, _T64, _T32, _T16, _T8, _T4 = (csr_tile(w, u) for w, u in ((128, 1), (64, 2), (32, 4), (16, 4), (8, 4), (4, 4)))
 _WIDTHS = {np.dtype(np.float32): (128, 64, 32, 16, 8), np.dtype(np.float64): (64, 32, 16, 8, 4)}

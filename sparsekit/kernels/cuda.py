@@ -12,6 +12,8 @@ import math
 
 from numba import cuda
 
+__all__ = ["THREADS", "available", "rows_times_dense", "nm_rows_times_dense"]
+
 THREADS = (32, 8)  # (columns, rows) per block
 
 

@@ -21,6 +21,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+__all__ = ["csr_tile", "nm_tile"]
+
 _FAST = ("fast",)
 
 
