@@ -24,7 +24,6 @@ MIN_EXERCISES = 3
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 # a path that names this machine: a home, root's home, a temporary folder, a Windows drive, a venv
 MACHINE_PATH = re.compile(r"(/home/\w|/root/|/tmp/|/work/|/Users/\w|[A-Z]:\\\\|site-packages|\.venv/)")
-DRAWS = re.compile(r"\bplt\.show\(|\bplt\.subplots\(|\bplt\.figure\(|\.plot\(")
 TRUNCATED = re.compile(r"\.\.\.|…")
 
 
@@ -49,14 +48,35 @@ def output_texts(cell):
             yield "error", "\n".join(out.get("traceback", []))
 
 
+def shown_at_least(source: str) -> int:
+    """How many ``plt.show()`` calls a cell makes on every path: an if/else counts its smaller branch,
+    a loop body none (it may not run). Cells that are not plain Python (magics) count 0."""
+    import ast
+
+    def count(stmts) -> int:
+        n = 0
+        for st in stmts:
+            if isinstance(st, ast.Expr) and isinstance(st.value, ast.Call) and ast.unparse(st.value.func) == "plt.show":
+                n += 1
+            elif isinstance(st, ast.If):
+                n += min(count(st.body), count(st.orelse))
+            elif isinstance(st, (ast.With, ast.Try)):
+                n += count(st.body)
+        return n
+
+    try:
+        return count(ast.parse(source).body)
+    except SyntaxError:
+        return 0
+
+
 def figure_problems(nb) -> list[str]:
     bad = []
     for i, c in code_cells(nb):
-        if "plt.show()" in c.source:
-            n_shown = c.source.count("plt.show()")
-            n_img = sum(1 for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
-            if n_img < n_shown:
-                bad.append(f"cell {i}: {n_shown} plt.show() but {n_img} stored image(s)")
+        n_shown = shown_at_least(c.source)
+        n_img = sum(1 for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
+        if n_img < n_shown:
+            bad.append(f"cell {i}: {n_shown} plt.show() on every path but {n_img} stored image(s)")
     return bad
 
 
@@ -146,6 +166,8 @@ def test_rules_catch_bad_notebooks():
     assert figure_problems(_nb_with("plt.show()", [plain]))
     png = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}, "metadata": {}}
     assert not figure_problems(_nb_with("plt.show()", [png]))
+    assert figure_problems(_nb_with("if x:\n    plt.show()\nelse:\n    plt.show()", [plain]))
+    assert not figure_problems(_nb_with("if x:\n    plt.show()\nelse:\n    print('not run')", [plain]))
     widget = {"output_type": "display_data", "data": {WIDGET_MIME: {"model_id": "x"}, "text/plain": "0%"},
               "metadata": {}}
     assert widget_problems(_nb_with("x", [widget]))
