@@ -1,6 +1,6 @@
 # make notebooks   run every notebook headless (quick profile) and write build/REPORT.md
 # make test        unit tests + nbval over the committed notebooks (what CI runs)
-# make reproduce   full profile; writes the README figures into figures/
+# make reproduce   full profile, seeds 0-2, as tasks on Dask (resumable); results/full and figures/
 # make lab         JupyterLab on the notebooks
 # make book        the course site (static HTML) into build/book/html
 # The first target you run creates .venv and installs sparsekit into it.
@@ -40,7 +40,7 @@ nbval: $(STAMP)
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900 notebooks/
 
 reproduce: $(STAMP)
-	$(PY) -m sparsekit.run --profile full --figures-dir figures
+	$(PY) -m sparsekit.run --profile full --seeds 0 1 2 --results-dir results/full --figures-dir figures
 
 bench: $(STAMP)
 	$(PY) -m sparsekit.bench

@@ -3,10 +3,13 @@
     python -m sparsekit.run                      # every notebook, quick profile, seed 0
     python -m sparsekit.run --profile full 01    # one notebook (by number, name or part of it)
     python -m sparsekit.run --update-notebooks   # refresh the committed notebooks' quick outputs
+    python -m sparsekit.run --profile full --seeds 0 1 2 --results-dir results/full   # on Dask
+    python -m sparsekit.run --seeds 0 1 --scheduler tcp://host:8786 01                 # an existing cluster
 
 Each notebook runs under papermill with PROFILE, SEED, DEVICE, RESULTS_DIR and FIGURES_DIR injected,
 into build/executed/. A failing notebook is reported and the run carries on; the exit status is 1
-if any notebook failed.
+if any notebook failed. With ``--seeds`` (or ``--scheduler``) the (notebook, seed) tasks fan out on
+Dask instead, resumably, and the report aggregates the seeds (see ``sparsekit.fanout``).
 """
 
 from __future__ import annotations
@@ -180,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figures-dir", default=str(BUILD / "figures"))
     ap.add_argument("--executed-dir", default=str(BUILD / "executed"))
     ap.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default none)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="run every notebook with each of these seeds as tasks on Dask (resumable; aggregated report)")
+    ap.add_argument("--scheduler", default=None,
+                    help="address of a running Dask scheduler (default: a LocalCluster sized to this machine)")
+    ap.add_argument("--tasks-dir", default=str(BUILD),
+                    help="where the Dask tasks keep their executed notebooks and done markers (default build/)")
     ap.add_argument(
         "--update-notebooks", action="store_true",
         help="execute the committed notebooks as they stand (quick profile, seed 0) and write them back in place",
@@ -195,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     if not nbs:
         print("no notebooks found in", NOTEBOOKS, file=sys.stderr)
         return 1
+    if args.seeds is not None or args.scheduler is not None:
+        if args.update_notebooks:
+            ap.error("--update-notebooks runs locally and stores seed 0; drop --seeds/--scheduler")
+        return _main_dask(args, nbs)
 
     results_dir, executed_dir = Path(args.results_dir).resolve(), Path(args.executed_dir).resolve()
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -254,6 +267,43 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r["notebook"] for r in runs if r["status"] != "ok"]
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _main_dask(args, nbs: list[Path]) -> int:
+    import shutil
+
+    from .fanout import fan_out, write_aggregate_report
+
+    seeds = args.seeds if args.seeds is not None else [args.seed]
+    client = None
+    if args.scheduler is not None:
+        from distributed import Client
+
+        client = Client(args.scheduler, timeout="30s")
+    t0 = time.perf_counter()
+    try:
+        records = fan_out(nbs, args.profile, seeds, args.device, Path(args.tasks_dir).resolve(), client,
+                          timeout=args.timeout)
+    finally:
+        if client is not None:
+            client.close()
+    results_dir = Path(args.results_dir).resolve()
+    report = write_aggregate_report(records, results_dir, args.profile, ROOT, time.perf_counter() - t0)
+    figures = Path(args.figures_dir).resolve()
+    for nb in nbs:  # the figures of each notebook's first seed
+        ok = sorted((r for r in records if r["notebook"] == nb.stem and r["status"] == "ok"), key=lambda r: r["seed"])
+        src = Path(ok[0]["folder"]) / "figures" if ok else None
+        if src is not None and src.is_dir():
+            figures.mkdir(parents=True, exist_ok=True)
+            for png in src.glob("*.png"):
+                shutil.copy2(png, figures / png.name)
+    skipped = sum(bool(r.get("skipped")) for r in records)
+    failed = [f"{r['notebook']} seed {r['seed']}" for r in records if r["status"] != "ok"]
+    print(f"{len(records)} tasks ({skipped} already done); wrote {report}")
+    if failed:
+        print(f"{len(failed)} task(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 

@@ -22,7 +22,8 @@ def pyproject_names(groups: tuple[str, ...] = ("dev", "book")) -> set[str]:
     return {_name(r) for r in d["dependencies"] + [r for g in groups for r in d["optional-dependencies"][g]]}
 
 
-TOOLS = {"pytest", "hypothesis", "pytest-xdist", "ruff", "nbval", "playwright", "sphinx", "myst-nb", "papermill"}
+TOOLS = {"pytest", "hypothesis", "pytest-xdist", "ruff", "nbval", "playwright", "sphinx", "myst-nb", "papermill",
+         "distributed"}
 
 
 def conda_names() -> set[str]:

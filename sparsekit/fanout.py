@@ -1,0 +1,222 @@
+"""(notebook, profile, seed) tasks fanned out on Dask, resumable, with a report that aggregates seeds.
+
+``python -m sparsekit.run --profile full --seeds 0 1 2`` (``make reproduce``) lands here. Each task
+executes one notebook with papermill on a Dask worker and returns its results JSON and executed
+notebook. The work runs on a ``LocalCluster`` sized to the machine by default, or on any running
+Dask cluster given by ``--scheduler ADDRESS`` (dask-jobqueue on Slurm, Kubernetes, a hand-started
+``dask scheduler`` + ``dask worker``): the cluster only needs this package and the notebooks.
+
+A task is keyed by (notebook, profile, seed, the notebook's content, the package's version and
+source): its folder ``<out>/tasks/<notebook>/<profile>-seed<S>-<key>/`` gets ``done.json`` written
+atomically when it finishes, and a re-run skips every task that has one, so an interrupted run
+resumes and a changed notebook or package runs again. A failing task reports its notebook, seed
+and failing cell and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .utils import atomic_write_bytes, progress
+
+__all__ = ["task_key", "run_task", "fan_out", "local_cluster_size", "aggregate", "write_aggregate_report"]
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _package_digest() -> str:
+    h = hashlib.sha256(__version__.encode())
+    for p in sorted(PACKAGE.rglob("*.py")):
+        h.update(p.relative_to(PACKAGE).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def task_key(notebook: Path, profile: str, seed: int, package: str | None = None) -> str:
+    """A short hash of the task's identity: notebook name and content, profile, seed, package."""
+    h = hashlib.sha256()
+    for part in (notebook.stem, profile, str(int(seed)), package or _package_digest()):
+        h.update(part.encode() + b"\0")
+    h.update(notebook.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def task_dir(out: Path, notebook: Path, profile: str, seed: int, key: str) -> Path:
+    return out / "tasks" / notebook.stem / f"{profile}-seed{seed}-{key}"
+
+
+def run_task(notebook: str, profile: str, seed: int, device: str, folder: str, threads: int = 1,
+             timeout: int | None = None) -> dict:
+    """Execute one notebook (on a Dask worker); returns a record with its status, results and timing."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)  # the kernel inherits these: torch and Numba stay in their share
+    os.environ.pop("MPLBACKEND", None)
+    from .run import execute
+
+    nb, out = Path(notebook), Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"notebook": nb.stem, "profile": profile, "seed": int(seed), "status": "ok", "seconds": 0.0,
+              "folder": str(out), "worker": platform.node()}
+    params = {"PROFILE": profile, "SEED": int(seed), "DEVICE": device, "RESULTS_DIR": str(out),
+              "FIGURES_DIR": str(out / "figures")}
+    t0 = time.perf_counter()
+    try:
+        execute(nb, out / f"{nb.stem}.ipynb", params, timeout)
+        record["results"] = json.loads((out / f"{nb.stem}.json").read_text())
+    except Exception as e:  # report the failing cell; the other tasks go on
+        cell = getattr(e, "cell_index", None)
+        name, value = getattr(e, "ename", type(e).__name__), getattr(e, "evalue", str(e))
+        lines = str(value).strip().splitlines()
+        where = f"cell {cell} of the executed notebook: " if cell is not None else ""
+        record.update(status="failed", error=f"{where}{name}: "
+                                             f"{lines[-1] if lines else ''}")
+    record["seconds"] = round(time.perf_counter() - t0, 1)
+    if record["status"] == "ok":  # only a finished task is recorded as done
+        atomic_write_bytes(json.dumps(record, indent=2).encode(), out / "done.json")
+    return record
+
+
+def local_cluster_size(cores: int | None = None, threads_per_task: int = 1) -> tuple[int, int]:
+    """(workers, threads per worker): one single-threaded task per core, so torch and Numba inside the
+    notebooks (told to use ``threads_per_task`` threads) do not oversubscribe the machine."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // max(1, threads_per_task)), 1
+
+
+def fan_out(notebooks: list[Path], profile: str, seeds: list[int], device: str, out: Path, client=None,
+            timeout: int | None = None, threads_per_task: int = 1, show_progress: bool = True) -> list[dict]:
+    """Run every (notebook, seed) task not finished yet; returns one record per task (skipped ones
+    read back from their ``done.json``)."""
+    from distributed import Client, LocalCluster, as_completed
+
+    package = _package_digest()
+    records, todo = [], []
+    for nb in notebooks:
+        for seed in seeds:
+            folder = task_dir(out, nb, profile, seed, task_key(nb, profile, seed, package))
+            done = folder / "done.json"
+            if done.exists():
+                records.append({**json.loads(done.read_text()), "skipped": True})
+            else:
+                todo.append((nb, seed, folder))
+    if not todo:
+        return records
+    own = client is None
+    if own:
+        workers, threads = local_cluster_size(threads_per_task=threads_per_task)
+        cluster = LocalCluster(n_workers=min(workers, len(todo)), threads_per_worker=threads, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        futures = [client.submit(run_task, str(nb), profile, seed, device, str(folder), threads_per_task, timeout,
+                                 key=f"{nb.stem}-{profile}-seed{seed}-{folder.name[-12:]}", pure=False)
+                   for nb, seed, folder in todo]
+        bar = progress(total=len(futures), desc=f"{profile} tasks", disable=not show_progress)
+        for fut in as_completed(futures):
+            rec = fut.result()
+            records.append(rec)
+            bar.update(1)
+            if rec["status"] != "ok":
+                bar.write(f"FAILED {rec['notebook']} seed {rec['seed']}: {rec['error']}")
+        bar.close()
+    finally:
+        if own:
+            client.close()
+            cluster.close()
+    return records
+
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def aggregate(records: list[dict]) -> dict[str, dict]:
+    """Per notebook and claim: each seed's verdict, how many agree, and the mean and spread of each
+    number in "ours" (position by position, where every seed reports the same count of numbers)."""
+    out: dict[str, dict] = {}
+    for rec in sorted(records, key=lambda r: (r["notebook"], r["seed"])):
+        nb = out.setdefault(rec["notebook"], {"seeds": [], "failed": [], "claims": {}, "seconds": {}})
+        nb["seconds"][rec["seed"]] = rec["seconds"]
+        if rec["status"] != "ok":
+            nb["failed"].append({"seed": rec["seed"], "error": rec.get("error", "")})
+            continue
+        nb["seeds"].append(rec["seed"])
+        for c in rec["results"]["claims"]:
+            cl = nb["claims"].setdefault(c["id"], {"statement": c["statement"], "paper": c["paper"], "verdicts": {},
+                                                   "ours": {}})
+            cl["verdicts"][rec["seed"]] = c["verdict"]
+            cl["ours"][rec["seed"]] = c["ours"]
+    for nb in out.values():
+        for cl in nb["claims"].values():
+            vs = list(cl["verdicts"].values())
+            top = max(set(vs), key=vs.count)
+            cl["agree"] = f"{vs.count(top)}/{len(vs)}"
+            cl["verdict"] = top if vs.count(top) == len(vs) else "seeds disagree"
+            numbers = [[float(x) for x in _NUMBER.findall(o)] for o in cl["ours"].values()]
+            if len(numbers) > 1 and len({len(n) for n in numbers}) == 1 and numbers[0]:
+                a = np.array(numbers)
+                cl["numbers"] = [f"{m:.4g} ± {s:.2g}" for m, s in zip(a.mean(0), a.std(0, ddof=1))]
+    return out
+
+
+def _provenance(root: Path) -> dict:
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    from .utils import versions
+
+    return {"commit": git("rev-parse", "--short", "HEAD") or "unknown", "dirty": bool(git("status", "--porcelain")),
+            "versions": versions(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+            "written": _dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+
+
+def write_aggregate_report(records: list[dict], results_dir: Path, profile: str, root: Path,
+                           wall_s: float | None = None) -> Path:
+    """``results_dir``: each task's results JSON (``<notebook>/seed<S>.json``), ``aggregate.json`` and
+    ``REPORT.md`` with provenance, the verdict of every seed, agreement, and mean ± spread."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    for rec in records:
+        if rec["status"] == "ok":
+            atomic_write_bytes(json.dumps(rec["results"], indent=2).encode(),
+                               results_dir / rec["notebook"] / f"seed{rec['seed']}.json")
+    agg, prov = aggregate(records), _provenance(root)
+    atomic_write_bytes(json.dumps({"profile": profile, "provenance": prov, "notebooks": agg}, indent=2,
+                                  default=str).encode(), results_dir / "aggregate.json")
+    esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    v = prov["versions"]
+    lines = [f"# Claims report: {profile} profile, aggregated over seeds", "",
+             f"Commit `{prov['commit']}`{' (with uncommitted changes)' if prov['dirty'] else ''}; "
+             f"python {v.get('python')}, torch {v.get('torch')}, numba {v.get('numba')}; {prov['machine']}; "
+             f"written {prov['written']}" + (f"; wall time {wall_s:.0f} s" if wall_s is not None else "") + ".", "",
+             "| notebook | seeds | failed | runtime per seed (s) | claims: agreed / seeds disagree |",
+             "|---|---|---|---|---|"]
+    for name, nb in agg.items():
+        n_dis = sum(cl["verdict"] == "seeds disagree" for cl in nb["claims"].values())
+        runtimes = ", ".join(f"{nb['seconds'][s]:.0f}" for s in sorted(nb["seconds"]))
+        lines.append(f"| {name} | {', '.join(map(str, nb['seeds']))} | {len(nb['failed'])} | {runtimes} | "
+                     f"{len(nb['claims']) - n_dis} / {n_dis} |")
+    for name, nb in agg.items():
+        lines += ["", f"## {name}", ""]
+        lines += [f"- **failed**, seed {f['seed']}: {esc(f['error'])}" for f in nb["failed"]]
+        lines += [""] if nb["failed"] else []
+        lines += ["| claim | statement | paper | verdict per seed | agree | verdict | numbers in 'ours' (mean ± sd) |",
+                  "|---|---|---|---|---|---|---|"]
+        for cid, cl in nb["claims"].items():
+            per_seed = "; ".join(f"{s}: {v}" for s, v in cl["verdicts"].items())
+            shown = cl["verdict"] if cl["verdict"] != "seeds disagree" else "**seeds disagree**"
+            lines.append(f"| {cid} | {esc(cl['statement'])} | {esc(cl['paper'])} | {per_seed} | {cl['agree']} | "
+                         f"{shown} | {esc(', '.join(cl.get('numbers', [])) or '-')} |")
+    return atomic_write_bytes(("\n".join(lines) + "\n").encode(), results_dir / "REPORT.md")

@@ -1,0 +1,111 @@
+"""The Dask fan-out: results come back, seeds aggregate, finished tasks are skipped, a lost task is
+re-run, a failing notebook is reported without stopping the others, and an existing cluster works."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from test_run import make_nb
+
+from sparsekit import fanout, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def nbdir(tmp_path, monkeypatch):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    make_nb(nbdir / "50_ok.ipynb")
+    make_nb(nbdir / "51_broken.ipynb", fail=True)
+    monkeypatch.setattr(run, "NOTEBOOKS", nbdir)
+    monkeypatch.setattr(run, "BUILD", tmp_path / "build")
+    return nbdir
+
+
+def args(tmp_path, names, *extra):
+    return [*names, "--results-dir", str(tmp_path / "results"), "--tasks-dir", str(tmp_path / "build"),
+            "--figures-dir", str(tmp_path / "figures"), *extra]
+
+
+def test_local_cluster_runs_aggregates_skips_and_resumes(tmp_path, nbdir, capsys):
+    code = run.main(args(tmp_path, ["50", "51"], "--seeds", "0", "1"))
+    assert code == 1  # the broken notebook failed ...
+    err = capsys.readouterr().err
+    assert "51_broken seed 0" in err and "51_broken seed 1" in err
+    res = tmp_path / "results"
+    for seed in (0, 1):  # ... and the other one still ran, both seeds
+        assert json.loads((res / "50_ok" / f"seed{seed}.json").read_text())["seeds"] == [seed]
+    report = (res / "REPORT.md").read_text()
+    assert "| T1 | seed is an int | int | 0: reproduced; 1: reproduced | 2/2 | reproduced |" in report
+    assert "**failed**, seed 0: cell 2 of the executed notebook: RuntimeError: boom" in report
+    agg = json.loads((res / "aggregate.json").read_text())
+    assert agg["notebooks"]["50_ok"]["claims"]["T1"]["agree"] == "2/2"
+    assert agg["provenance"]["versions"]["python"]
+
+    # a second run skips the finished tasks (the failed ones are tried again)
+    run.main(args(tmp_path, ["50"], "--seeds", "0", "1"))
+    assert "2 tasks (2 already done)" in capsys.readouterr().out
+    # a task that was killed midway left no done marker: only it runs again
+    done = sorted((tmp_path / "build" / "tasks" / "50_ok").glob("quick-seed1-*/done.json"))
+    done[0].unlink()
+    run.main(args(tmp_path, ["50"], "--seeds", "0", "1"))
+    assert "2 tasks (1 already done)" in capsys.readouterr().out
+
+
+def test_a_changed_notebook_is_a_new_task(tmp_path, nbdir):
+    nb = nbdir / "50_ok.ipynb"
+    k1 = fanout.task_key(nb, "quick", 0, "pkg")
+    assert k1 == fanout.task_key(nb, "quick", 0, "pkg")
+    assert k1 != fanout.task_key(nb, "quick", 1, "pkg") and k1 != fanout.task_key(nb, "full", 0, "pkg")
+    assert k1 != fanout.task_key(nb, "quick", 0, "pkg2")
+    nb.write_text(nb.read_text().replace("seed is an int", "seed is an integer"))
+    assert fanout.task_key(nb, "quick", 0, "pkg") != k1
+
+
+def test_aggregate_flags_disagreeing_seeds():
+    def rec(seed, verdict, ours):
+        return {"notebook": "x", "seed": seed, "status": "ok", "seconds": 1.0,
+                "results": {"claims": [{"id": "A", "statement": "s", "paper": "p", "ours": ours, "verdict": verdict}]}}
+
+    agg = fanout.aggregate([rec(0, "reproduced", "gap 1.0"), rec(1, "not reproduced", "gap 3.0"),
+                            rec(2, "reproduced", "gap 2.0")])
+    a = agg["x"]["claims"]["A"]
+    assert a["verdict"] == "seeds disagree" and a["agree"] == "2/3"
+    assert a["numbers"] == ["2 ± 1"]
+
+
+def test_local_cluster_size():
+    assert fanout.local_cluster_size(2) == (2, 1)
+    assert fanout.local_cluster_size(16, threads_per_task=4) == (4, 1)
+    assert fanout.local_cluster_size(1, threads_per_task=4) == (1, 1)
+
+
+def test_an_existing_scheduler_and_worker(tmp_path, nbdir, capsys):
+    sched_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(run.ROOT), os.environ.get("PYTHONPATH")]))}
+    bindir = os.path.dirname(sys.executable)
+    sched = subprocess.Popen([os.path.join(bindir, "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                              "--no-dashboard", "--scheduler-file", str(sched_file)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        for _ in range(100):
+            if sched_file.exists() and sched_file.stat().st_size:
+                break
+            time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        worker = subprocess.Popen([os.path.join(bindir, "dask"), "worker", address, "--nthreads", "1",
+                                   "--nworkers", "1", "--no-dashboard"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert run.main(args(tmp_path, ["50"], "--scheduler", address, "--seeds", "3")) == 0
+        out = json.loads((tmp_path / "results" / "50_ok" / "seed3.json").read_text())
+        assert out["seeds"] == [3]
+    finally:
+        for p in (worker, sched):
+            if p is not None:
+                p.terminate()
+                p.wait(timeout=30)
