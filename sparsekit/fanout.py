@@ -137,6 +137,7 @@ def fan_out(notebooks: list[Path], profile: str, seeds: list[int], device: str, 
     return records
 
 
+_COUNT = re.compile(r"\(n=\d+\)")  # "(n=3)" in a mean ± sd is a count of runs, not a measurement
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
@@ -162,10 +163,11 @@ def aggregate(records: list[dict]) -> dict[str, dict]:
             top = max(set(vs), key=vs.count)
             cl["agree"] = f"{vs.count(top)}/{len(vs)}"
             cl["verdict"] = top if vs.count(top) == len(vs) else "seeds disagree"
-            numbers = [[float(x) for x in _NUMBER.findall(o)] for o in cl["ours"].values()]
+            numbers = [[float(x) for x in _NUMBER.findall(_COUNT.sub("", o))] for o in cl["ours"].values()]
             if len(numbers) > 1 and len({len(n) for n in numbers}) == 1 and numbers[0]:
-                a = np.array(numbers)
-                cl["numbers"] = [f"{m:.4g} ± {s:.2g}" for m, s in zip(a.mean(0), a.std(0, ddof=1))]
+                a = np.array(numbers)  # a number the same on every seed is shown once, without a spread
+                cl["numbers"] = [f"{m:.4g}" if np.all(col == col[0]) else f"{m:.4g} ± {sd:.2g}"
+                                 for m, sd, col in zip(a.mean(0), a.std(0, ddof=1), a.T)]
     return out
 
 

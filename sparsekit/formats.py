@@ -12,14 +12,15 @@ arrays that the Numba kernels read directly (and that move to a GPU with ``.to_d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import numbers
+from dataclasses import InitVar, dataclass, field
 
 import numpy as np
 import torch
 
 from .masks import check_nm, nm_mask
 
-__all__ = ["FLOAT_DTYPES", "MAX_M", "as_float_array", "CSR", "NMSparse"]
+__all__ = ["FLOAT_DTYPES", "MAX_M", "as_float_array", "check_csr", "check_nm_arrays", "CSR", "NMSparse"]
 
 FLOAT_DTYPES = (np.float32, np.float64)
 MAX_M = 16
@@ -66,6 +67,78 @@ class _DeviceCopies:
         self.device_copies.clear()
 
 
+def _check_shape(shape) -> tuple[int, int]:
+    if (not isinstance(shape, (tuple, list)) or len(shape) != 2
+            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in shape)):
+        raise ValueError(f"shape must be two non-negative integers (out_features, in_features), got {shape!r}")
+    return int(shape[0]), int(shape[1])
+
+
+def _check_array(a, name: str, ndim: int, dtypes: tuple) -> np.ndarray:
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    if a.dtype not in [np.dtype(d) for d in dtypes]:
+        raise TypeError(f"{name} must have dtype {' or '.join(np.dtype(d).name for d in dtypes)}, got {a.dtype}")
+    return a
+
+
+def check_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, shape) -> tuple[int, int]:
+    """Raise a clear error unless the arrays form a valid CSR matrix of ``shape``: ``indptr`` of length
+    rows + 1 from 0 to nnz, non-decreasing; ``indices`` in [0, cols) and strictly increasing in each row
+    (sorted, no duplicates); ``values`` as many as ``indices``."""
+    rows, cols = _check_shape(shape)
+    _check_array(indptr, "indptr", 1, (np.int32, np.int64))
+    _check_array(indices, "indices", 1, (np.uint16, np.int32, np.int64))
+    _check_array(values, "values", 1, FLOAT_DTYPES)
+    if len(indptr) != rows + 1:
+        raise ValueError(f"indptr must have rows + 1 = {rows + 1} entries, got {len(indptr)}")
+    if len(values) != len(indices):
+        raise ValueError(f"values and indices must have the same length, got {len(values)} and {len(indices)}")
+    if indptr[0] != 0 or indptr[-1] != len(indices):
+        raise ValueError(f"indptr must start at 0 and end at nnz = {len(indices)}, got {indptr[0]} ... {indptr[-1]}")
+    steps = np.diff(indptr)
+    if (steps < 0).any():
+        r = int(np.argmax(steps < 0))
+        raise ValueError(f"indptr must be non-decreasing; indptr[{r + 1}] = {indptr[r + 1]} "
+                         f"< indptr[{r}] = {indptr[r]}")
+    if indices.dtype == np.uint16 and cols > np.iinfo(np.uint16).max + 1:
+        raise TypeError(f"uint16 indices address at most 65,536 columns, the shape has {cols}")
+    if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= cols):
+        raise ValueError(f"indices must lie in [0, {cols}), got values from {int(indices.min())} "
+                         f"to {int(indices.max())}")
+    row_of = np.repeat(np.arange(rows), steps)
+    same_row = row_of[1:] == row_of[:-1]
+    bad = same_row & (indices[1:].astype(np.int64) <= indices[:-1].astype(np.int64))
+    if bad.any():
+        r = int(row_of[1:][bad][0])
+        raise ValueError(f"indices must be strictly increasing within each row (sorted, no duplicates); row {r} is not")
+    return rows, cols
+
+
+def check_nm_arrays(values: np.ndarray, offsets: np.ndarray, n: int, m: int, shape) -> tuple[int, int]:
+    """Raise a clear error unless ``values`` and ``offsets`` form a valid compressed N:M weight of
+    ``shape``: both (rows, cols // m * n), offsets uint8 in [0, m) and strictly increasing in each group."""
+    rows, cols = _check_shape(shape)
+    check_nm(n, m, cols)
+    if m > MAX_M:
+        raise ValueError(f"M must be at most {MAX_M} for the compressed N:M format, got {m}")
+    _check_array(values, "values", 2, FLOAT_DTYPES)
+    _check_array(offsets, "offsets", 2, (np.uint8,))
+    want = (rows, cols // m * n)
+    for name, a in (("values", values), ("offsets", offsets)):
+        if a.shape != want:
+            raise ValueError(f"{name} must have shape (rows, cols // M * N) = {want}, got {a.shape}")
+    if offsets.size and int(offsets.max()) >= m:
+        raise ValueError(f"offsets must lie in [0, M) = [0, {m}), got a {int(offsets.max())}")
+    groups = offsets.reshape(rows, -1, n).astype(np.int16)
+    if n > 1 and (np.diff(groups, axis=-1) <= 0).any():
+        r, g = np.argwhere((np.diff(groups, axis=-1) <= 0).any(-1))[0]
+        raise ValueError(f"offsets must be strictly increasing within each group of N; row {r}, group {g} is not")
+    return rows, cols
+
+
 def _index_dtype(n_cols: int):
     return np.uint16 if n_cols <= np.iinfo(np.uint16).max + 1 else np.int32
 
@@ -79,6 +152,10 @@ class CSR(_DeviceCopies):
     values: np.ndarray
     shape: tuple[int, int]
     device_copies: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    check: InitVar[bool] = True  # validate the arrays (check_csr); False only for data already known valid
+
+    def __post_init__(self, check: bool) -> None:
+        self.shape = check_csr(self.indptr, self.indices, self.values, self.shape) if check else tuple(self.shape)
 
     @classmethod
     def from_dense(cls, weight: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray | None = None) -> CSR:
@@ -90,7 +167,8 @@ class CSR(_DeviceCopies):
         ptr_dtype = np.int32 if len(rows) < np.iinfo(np.int32).max else np.int64
         indptr = np.zeros(w.shape[0] + 1, dtype=ptr_dtype)
         np.cumsum(counts, out=indptr[1:])
-        return cls(indptr, cols.astype(_index_dtype(w.shape[1])), np.ascontiguousarray(w[rows, cols]), w.shape)
+        return cls(indptr, cols.astype(_index_dtype(w.shape[1])), np.ascontiguousarray(w[rows, cols]), w.shape,
+                   check=False)  # valid by construction
 
     @property
     def nnz(self) -> int:
@@ -114,7 +192,7 @@ class CSR(_DeviceCopies):
         return out
 
     def astype(self, dtype) -> CSR:
-        return CSR(self.indptr, self.indices, self.values.astype(dtype), self.shape)
+        return CSR(self.indptr, self.indices, self.values.astype(dtype), self.shape, check=False)
 
     def __repr__(self) -> str:
         return (f"CSR(shape={self.shape}, nnz={self.nnz}, density={self.density:.3f}, "
@@ -131,6 +209,12 @@ class NMSparse(_DeviceCopies):
     m: int
     shape: tuple[int, int]
     device_copies: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    check: InitVar[bool] = True  # validate the arrays (check_nm_arrays); False only for data already known valid
+
+    def __post_init__(self, check: bool) -> None:
+        if check:
+            self.shape = check_nm_arrays(self.values, self.offsets, self.n, self.m, self.shape)
+        self.n, self.m, self.shape = int(self.n), int(self.m), tuple(self.shape)
 
     @classmethod
     def from_dense(cls, weight: torch.Tensor | np.ndarray, n: int, m: int, mask=None, prune: bool = False) -> NMSparse:
@@ -163,7 +247,7 @@ class NMSparse(_DeviceCopies):
         vals = np.where(kept, vals, 0).astype(w.dtype)
         rows = w.shape[0]
         return cls(np.ascontiguousarray(vals.reshape(rows, -1)), np.ascontiguousarray(offsets.reshape(rows, -1)),
-                   n, m, w.shape)
+                   n, m, w.shape, check=False)  # valid by construction
 
     @property
     def density(self) -> float:
@@ -184,7 +268,7 @@ class NMSparse(_DeviceCopies):
         return out.reshape(rows, cols)
 
     def astype(self, dtype) -> NMSparse:
-        return NMSparse(self.values.astype(dtype), self.offsets, self.n, self.m, self.shape)
+        return NMSparse(self.values.astype(dtype), self.offsets, self.n, self.m, self.shape, check=False)
 
     def __repr__(self) -> str:
         return f"NMSparse({self.n}:{self.m}, shape={self.shape}, values {self.values.dtype})"

@@ -71,11 +71,12 @@ def test_aggregate_flags_disagreeing_seeds():
         return {"notebook": "x", "seed": seed, "status": "ok", "seconds": 1.0,
                 "results": {"claims": [{"id": "A", "statement": "s", "paper": "p", "ours": ours, "verdict": verdict}]}}
 
-    agg = fanout.aggregate([rec(0, "reproduced", "gap 1.0"), rec(1, "not reproduced", "gap 3.0"),
-                            rec(2, "reproduced", "gap 2.0")])
+    agg = fanout.aggregate([rec(0, "reproduced", "gap 1.0 at 90% (n=3)"),
+                            rec(1, "not reproduced", "gap 3.0 at 90% (n=3)"),
+                            rec(2, "reproduced", "gap 2.0 at 90% (n=3)")])
     a = agg["x"]["claims"]["A"]
     assert a["verdict"] == "seeds disagree" and a["agree"] == "2/3"
-    assert a["numbers"] == ["2 ± 1"]
+    assert a["numbers"] == ["2 ± 1", "90"]  # the run count (n=3) is dropped; a constant is shown once
 
 
 def test_local_cluster_size():
