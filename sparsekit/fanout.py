@@ -30,7 +30,7 @@ import numpy as np
 from . import __version__
 from .utils import atomic_write_bytes, progress
 
-__all__ = ["task_key", "run_task", "fan_out", "local_cluster_size", "aggregate", "write_aggregate_report"]
+__all__ = ["task_key", "run_task", "fan_out", "local_cluster_size", "aggregate", "provenance", "write_aggregate_report"]
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -171,7 +171,9 @@ def aggregate(records: list[dict]) -> dict[str, dict]:
     return out
 
 
-def _provenance(root: Path) -> dict:
+def provenance(root: Path) -> dict:
+    """Commit (and whether the tree had uncommitted changes), versions and machine - taken when a run
+    starts, so that edits made while it runs do not relabel its results."""
     def git(*args):
         try:
             return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
@@ -186,7 +188,7 @@ def _provenance(root: Path) -> dict:
 
 
 def write_aggregate_report(records: list[dict], results_dir: Path, profile: str, root: Path,
-                           wall_s: float | None = None) -> Path:
+                           wall_s: float | None = None, prov: dict | None = None) -> Path:
     """``results_dir``: each task's results JSON (``<notebook>/seed<S>.json``), ``aggregate.json`` and
     ``REPORT.md`` with provenance, the verdict of every seed, agreement, and mean ± spread."""
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -194,7 +196,7 @@ def write_aggregate_report(records: list[dict], results_dir: Path, profile: str,
         if rec["status"] == "ok":
             atomic_write_bytes(json.dumps(rec["results"], indent=2).encode(),
                                results_dir / rec["notebook"] / f"seed{rec['seed']}.json")
-    agg, prov = aggregate(records), _provenance(root)
+    agg, prov = aggregate(records), prov or provenance(root)
     atomic_write_bytes(json.dumps({"profile": profile, "provenance": prov, "notebooks": agg}, indent=2,
                                   default=str).encode(), results_dir / "aggregate.json")
     esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")

@@ -274,9 +274,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main_dask(args, nbs: list[Path]) -> int:
     import shutil
 
-    from .fanout import fan_out, write_aggregate_report
+    from .fanout import fan_out, provenance, write_aggregate_report
 
     seeds = args.seeds if args.seeds is not None else [args.seed]
+    prov = provenance(ROOT)
     client = None
     if args.scheduler is not None:
         from distributed import Client
@@ -290,7 +291,7 @@ def _main_dask(args, nbs: list[Path]) -> int:
         if client is not None:
             client.close()
     results_dir = Path(args.results_dir).resolve()
-    report = write_aggregate_report(records, results_dir, args.profile, ROOT, time.perf_counter() - t0)
+    report = write_aggregate_report(records, results_dir, args.profile, ROOT, time.perf_counter() - t0, prov)
     figures = Path(args.figures_dir).resolve()
     for nb in nbs:  # the figures of each notebook's first seed
         ok = sorted((r for r in records if r["notebook"] == nb.stem and r["status"] == "ok"), key=lambda r: r["seed"])
