@@ -51,14 +51,17 @@ def _exercise(id: str, title: str):
     return register
 
 
-def grade(id: str, answer: Any) -> tuple[bool | None, str]:
-    """``(True, "correct")``, ``(False, hint)``, or ``(None, "not answered yet")`` for ``None``."""
+def grade(id: str, answer: Any, **context: Any) -> tuple[bool | None, str]:
+    """``(True, "correct")``, ``(False, hint)``, or ``(None, "not answered yet")`` for ``None``.
+
+    ``context`` carries facts of the notebook's run an answer depends on (a horizon, the machine's
+    measured roofline); it is given to the grader, never the expected answer."""
     if id not in EXERCISES:
         raise KeyError(f"unknown exercise {id!r}; known: {', '.join(sorted(EXERCISES))}")
     if answer is None or answer is Ellipsis:
         return None, "not answered yet"
     try:
-        hint = EXERCISES[id].grader(_StubGuard(answer) if callable(answer) else answer)
+        hint = EXERCISES[id].grader(_StubGuard(answer) if callable(answer) else answer, **context)
     except _Unanswered:
         return None, "not answered yet (your function returns None: write its body)"
     except Exception as e:  # the student's code failed: say how, as Python would
@@ -83,9 +86,9 @@ class _StubGuard:
         return out
 
 
-def check(id: str, answer: Any) -> bool | None:
+def check(id: str, answer: Any, **context: Any) -> bool | None:
     """Print one line, ``exercise 00.2 (title): correct`` or a hint; return the verdict."""
-    ok, text = grade(id, answer)
+    ok, text = grade(id, answer, **context)
     print(f"exercise {id} ({EXERCISES[id].title}): {text}")
     return ok
 
@@ -197,3 +200,120 @@ def _own_cubic(fn) -> str | None:
                 return (f"at t = {t} (t0 = {t0}, n = {n}, dt = {dt}) your schedule gives {got:.4f}; "
                         "check the cube, and that t snaps down to the last update t0 + k dt")
     return None
+
+
+# --------------------------------------------------------------------------- value exercises of 01-07
+
+
+def _number(answer, what: str = "a number") -> str | None:
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        return f"give {what}, got {type(answer).__name__}"
+    return None
+
+
+@_exercise("01.1", "fraction of a layer left after 5 IMP rounds at 20%")
+def _imp_left(answer) -> str | None:
+    bad = _number(answer, "a fraction (a float)")
+    if bad:
+        return bad
+    if abs(answer - 0.8**5) < 5e-5:
+        return None
+    if abs(answer - (1 - 0.2 * 5)) < 1e-9 or abs(answer - 0.2**5) < 1e-6:
+        return "each round removes 20% of what is *left*, so the rounds compound"
+    if answer > 1 or answer < 0:
+        return "a fraction of the layer lies between 0 and 1"
+    return "write the density after r rounds from the rule p = 0.2 per round, then round to 4 decimals"
+
+
+@_exercise("02.1", "weights in weight_hh_l0 of a 50-unit LSTM")
+def _lstm_hh(answer) -> str | None:
+    if not isinstance(answer, int) or isinstance(answer, bool):
+        return f"give a whole number of weights (an int), got {type(answer).__name__}"
+    h = 50
+    if answer == 4 * h * h:
+        return None
+    if answer == h * h:
+        return "that is one gate's hidden-to-hidden matrix; torch stacks every gate of the cell in weight_hh"
+    if answer == 3 * h * h:
+        return "3 gates is a GRU; count an LSTM's gates"
+    if answer in (4 * h * (h + 1), 4 * h * 2 * h):
+        return "weight_hh holds only the hidden-to-hidden weights (no bias, no input weights)"
+    return "weight_hh_l0 has shape (gates * hidden, hidden)"
+
+
+@_exercise("03.1", "number of 2:4 patterns in one group of 4")
+def _nm_patterns(answer) -> str | None:
+    if not isinstance(answer, int) or isinstance(answer, bool):
+        return f"give a whole number (an int), got {type(answer).__name__}"
+    if answer == math.comb(4, 2):
+        return None
+    if answer == 4 * 3:
+        return "that counts ordered pairs; a mask only says *which* two are kept"
+    if answer == 2**4:
+        return "that counts every mask of 4 entries; exactly 2 must be kept"
+    return "choose which 2 of the 4 positions are kept"
+
+
+@_exercise("04.1", "expected overlap of two random SDRs, n = 2048, a = 40")
+def _sdr_overlap(answer) -> str | None:
+    bad = _number(answer)
+    if bad:
+        return bad
+    if abs(answer - round(40 * 40 / 2048, 3)) < 5e-4:
+        return None
+    if abs(answer - 40 / 2048) < 5e-4:
+        return "that is the chance one given cell is active in the other SDR; sum it over the a active cells"
+    return "each of the a active cells of one SDR is active in the other with probability a / n"
+
+
+@_exercise("05.1", "fraction of relu(z) that is non-zero for z ~ N(0, 1)")
+def _relu_nonzero(answer) -> str | None:
+    bad = _number(answer, "a fraction (a float)")
+    if bad:
+        return bad
+    if abs(answer - 0.5) < 1e-3:
+        return None
+    if abs(answer - 50) < 1e-6:
+        return "as a fraction, not a percentage"
+    return "relu(z) is non-zero exactly when z > 0: what is P(z > 0) for a symmetric law?"
+
+
+@_exercise("06.1", "the most binary variables of the MILP (8 ReLUs, the notebook's horizon)")
+def _milp_binaries(answer, horizon: int) -> str | None:
+    if not isinstance(answer, int) or isinstance(answer, bool):
+        return f"give a whole number (an int), got {type(answer).__name__}"
+    if answer == 8 * horizon:
+        return None
+    if answer == 8:
+        return "the network is unrolled over the horizon: one copy of every neuron per step"
+    if answer == 2 * 8 * horizon:
+        return "a ReLU needs one binary (on or off), not two"
+    return f"count one binary per ReLU that may be unstable, at each of the {horizon} steps"
+
+
+@_exercise("07.1", "megabytes of the 90%-sparse decode layer (float32 values + uint16 indices)")
+def _csr_megabytes(answer) -> str | None:
+    bad = _number(answer, "megabytes (a float)")
+    if bad:
+        return bad
+    nnz = round(0.1 * 4096 * 4096)
+    if abs(answer - round(nnz * 6 / 1e6, 1)) < 0.051:
+        return None
+    if abs(answer - nnz * 4 / 1e6) < 0.06:
+        return "the values alone; each kept weight also stores its column index"
+    if abs(answer - nnz * 8 / 1e6) < 0.06:
+        return "uint16 indices take 2 bytes, not 4"
+    if abs(answer - nnz * 6 / 2**20) < 0.06:
+        return "a megabyte here is 10^6 bytes (MB), not 2^20 (MiB)"
+    return "kept weights x (bytes per value + bytes per index), in units of 10^6 bytes"
+
+
+@_exercise("07.2", "is the dense decode product compute- or memory-bound on this machine")
+def _roofline(answer, intensity: float, ridge: float) -> str | None:
+    if answer not in ("compute", "memory"):
+        return 'answer "compute" or "memory"'
+    want = "memory" if intensity < ridge else "compute"
+    if answer == want:
+        return None
+    return ("compare the product's arithmetic intensity (FLOPs per byte moved) with the machine's ridge "
+            "point (peak FLOP/s divided by bandwidth)")

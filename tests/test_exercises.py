@@ -85,3 +85,29 @@ def test_wrong_cubic_schedules_fail():
     unsnapped = lambda t, s_f, t0, n, dt: s_f * (1 - (1 - min(max((t - t0) / (n * dt), 0), 1)) ** 3)
     for fn in (linear, unsnapped):
         assert E.grade("00.4", fn)[0] is False
+
+
+def test_value_exercises_of_01_to_07():
+    for stem, id in [("01_lottery_tickets", "01.1"), ("02_rnn_pruning", "02.1"), ("03_nm_sparsity", "03.1"),
+                     ("04_sdr_memory", "04.1"), ("05_lazy_neurons", "05.1")]:
+        assert E.grade(id, solutions(stem).answer_1) == (True, "correct"), id
+    assert E.grade("06.1", solutions("06_sparse_dynamics_mpc").answer_1(5), horizon=5) == (True, "correct")
+    s7 = solutions("07_sparse_kernels")
+    assert E.grade("07.1", s7.answer_1) == (True, "correct")
+    for intensity, ridge in ((2.0, 10.0), (50.0, 10.0)):
+        assert E.grade("07.2", s7.answer_2(intensity, ridge), intensity=intensity, ridge=ridge) == (True, "correct")
+
+
+@pytest.mark.parametrize("id,wrong,context,hint", [
+    ("01.1", 0.0, {}, "compound"), ("01.1", 0.3, {}, "density after r rounds"),
+    ("02.1", 2500, {}, "every gate"), ("02.1", 7500, {}, "GRU"),
+    ("03.1", 12, {}, "ordered pairs"), ("03.1", 16, {}, "exactly 2"),
+    ("04.1", 0.02, {}, "sum it over"), ("05.1", 50, {}, "fraction, not a percentage"),
+    ("06.1", 8, {"horizon": 5}, "unrolled"), ("06.1", 80, {"horizon": 5}, "not two"),
+    ("07.1", 6.7, {}, "values alone"), ("07.1", 13.4, {}, "2 bytes"), ("07.1", 9.6, {}, "MiB"),
+    ("07.2", "compute", {"intensity": 2.0, "ridge": 10.0}, "ridge point"),
+    ("07.2", "fast", {"intensity": 2.0, "ridge": 10.0}, "answer"),
+])
+def test_value_exercises_give_hints_not_answers(id, wrong, context, hint):
+    ok, text = E.grade(id, wrong, **context)
+    assert ok is False and hint in text
