@@ -126,3 +126,13 @@ def test_planners_reduce_cost_and_closed_loop_runs():
     assert res["final_distance"] == pytest.approx(np.linalg.norm(traj[-1][2:] - goal))
     assert res["cost"] == pytest.approx(sum(np.abs(t[2:] - goal).sum() for t in traj[1:]))
     assert warms[0] is None and np.allclose(warms[1][-1], warms[1][-2])  # shifted plan, last action repeated
+
+
+def test_quiet_highs_keeps_the_banner_out_of_stdout():
+    import subprocess
+    import sys
+
+    run = lambda code: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert "Running HiGHS" in run("import highspy; highspy.Highs()")  # the banner exists ...
+    out = run("from sparsekit.control.milp import quiet_highs; quiet_highs(); quiet_highs(); print('ok')")
+    assert "Running HiGHS" not in out and out.strip().endswith("ok")  # ... and quiet_highs keeps it out

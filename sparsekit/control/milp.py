@@ -23,6 +23,8 @@ so the model is built in bulk and the maths is kept in this docstring and in the
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -32,9 +34,36 @@ from scipy import sparse
 
 from .dynamics import Folded
 
-__all__ = ["INF", "interval_bounds", "Plan", "rollout", "plan_milp"]
+__all__ = ["INF", "quiet_highs", "interval_bounds", "Plan", "rollout", "plan_milp"]
 
 INF = highspy.kHighsInf
+_banner_done = False
+
+
+def quiet_highs() -> highspy.Highs:
+    """A HiGHS instance with its console output off.
+
+    HiGHS prints a copyright banner from C when a process makes its first instance, before any
+    option can be set; in a notebook it lands in the cell's output, where a reader can do nothing
+    with it. That one construction runs with file descriptor 1 pointed at /dev/null.
+    """
+    global _banner_done
+    if _banner_done:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+        _banner_done = True
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 def interval_bounds(model: Folded, r0: np.ndarray, u_lo: np.ndarray, u_hi: np.ndarray, horizon: int):
@@ -196,8 +225,7 @@ def plan_milp(model: Folded, r0, o0, goal, horizon: int, u_lo, u_hi, time_limit:
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a_mat.indptr, a_mat.indices, a_mat.data
     lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in v.integer]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     h.setOptionValue("threads", 1)
