@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .report import md_cell
 from .utils import atomic_write_bytes, progress
 
 __all__ = ["task_key", "run_task", "fan_out", "local_cluster_size", "aggregate", "provenance", "write_aggregate_report"]
@@ -199,7 +200,6 @@ def write_aggregate_report(records: list[dict], results_dir: Path, profile: str,
     agg, prov = aggregate(records), prov or provenance(root)
     atomic_write_bytes(json.dumps({"profile": profile, "provenance": prov, "notebooks": agg}, indent=2,
                                   default=str).encode(), results_dir / "aggregate.json")
-    esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
     v = prov["versions"]
     lines = [f"# Claims report: {profile} profile, aggregated over seeds", "",
              f"Commit `{prov['commit']}`{' (with uncommitted changes)' if prov['dirty'] else ''}; "
@@ -214,13 +214,14 @@ def write_aggregate_report(records: list[dict], results_dir: Path, profile: str,
                      f"{len(nb['claims']) - n_dis} / {n_dis} |")
     for name, nb in agg.items():
         lines += ["", f"## {name}", ""]
-        lines += [f"- **failed**, seed {f['seed']}: {esc(f['error'])}" for f in nb["failed"]]
+        lines += [f"- **failed**, seed {f['seed']}: {md_cell(f['error'])}" for f in nb["failed"]]
         lines += [""] if nb["failed"] else []
         lines += ["| claim | statement | paper | verdict per seed | agree | verdict | numbers in 'ours' (mean ± sd) |",
                   "|---|---|---|---|---|---|---|"]
         for cid, cl in nb["claims"].items():
             per_seed = "; ".join(f"{s}: {v}" for s, v in cl["verdicts"].items())
             shown = cl["verdict"] if cl["verdict"] != "seeds disagree" else "**seeds disagree**"
-            lines.append(f"| {cid} | {esc(cl['statement'])} | {esc(cl['paper'])} | {per_seed} | {cl['agree']} | "
-                         f"{shown} | {esc(', '.join(cl.get('numbers', [])) or '-')} |")
+            lines.append(f"| {cid} | {md_cell(cl['statement'])} | {md_cell(cl['paper'])} | {per_seed} | "
+                         f"{cl['agree']} | "
+                         f"{shown} | {md_cell(', '.join(cl.get('numbers', [])) or '-')} |")
     return atomic_write_bytes(("\n".join(lines) + "\n").encode(), results_dir / "REPORT.md")

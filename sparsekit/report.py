@@ -168,13 +168,17 @@ def load_results(results_dir: str | Path) -> list[dict]:
     return out
 
 
+def md_cell(value) -> str:
+    """``value`` as one cell of a markdown table: pipes escaped, newlines flattened."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
 def claims_markdown(results: Sequence[dict], title: str, notebooks_link: str = "../../notebooks/") -> str:
     """The claims report: one summary row per notebook, then each notebook's claims in full.
 
     ``results`` are results-JSON dicts (``load_results``); notebooks are linked as
     ``<notebooks_link><notebook>.ipynb``.
     """
-    esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
     lines = [f"# {title}", "", "| notebook | profile | seeds | claims | reproduced | not reproduced | not tested "
              "| runtime (s) |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -188,7 +192,8 @@ def claims_markdown(results: Sequence[dict], title: str, notebooks_link: str = "
         stamp = ", ".join(f"{k} {v[k]}" for k in ("python", "torch", "numba") if k in v)
         lines += ["", f"## {r['notebook']}", "", f"Profile `{r['profile']}`; {stamp}.", "",
                   "| claim | statement | paper | ours | verdict |", "|---|---|---|---|---|"]
-        lines += [f"| {c['id']} | {esc(c['statement'])} | {esc(c['paper'])} | {esc(c['ours'])} | **{c['verdict']}** |"
+        lines += [f"| {c['id']} | {md_cell(c['statement'])} | {md_cell(c['paper'])} | {md_cell(c['ours'])} | "
+                  f"**{c['verdict']}** |"
                   for c in r["claims"]]
     return "\n".join(lines) + "\n"
 

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from .report import PROFILES, load_results, write_claims_report
+from .report import PROFILES, load_results, md_cell, write_claims_report
 from .utils import DEVICES, atomic_write_bytes
 
 __all__ = [
@@ -159,16 +159,15 @@ def write_report(results_dir: Path, runs: list[dict], path: Path, profile: str, 
             counts = f"{vs.count('reproduced')} / {vs.count('not reproduced')} / {vs.count('not tested')}"
         lines.append(f"| {run['notebook']} | {run['status']} | {run['seconds']:.0f} | {counts} |")
     lines += ["", "| notebook | claim | statement | paper | ours | verdict |", "|---|---|---|---|---|---|"]
-    esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
     for run in runs:
         res = results.get(run["notebook"])
         if res is None or run["status"] != "ok":
-            lines.append(f"| {run['notebook']} | - | notebook failed: {esc(run.get('error', ''))} | | | |")
+            lines.append(f"| {run['notebook']} | - | notebook failed: {md_cell(run.get('error', ''))} | | | |")
             continue
         for c in res["claims"]:
             lines.append(
-                f"| {run['notebook']} | {c['id']} | {esc(c['statement'])} | {esc(c['paper'])} | "
-                f"{esc(c['ours'])} | **{c['verdict']}** |"
+                f"| {run['notebook']} | {c['id']} | {md_cell(c['statement'])} | {md_cell(c['paper'])} | "
+                f"{md_cell(c['ours'])} | **{c['verdict']}** |"
             )
     return atomic_write_bytes(("\n".join(lines) + "\n").encode(), path)
 

@@ -8,22 +8,10 @@ import sys
 import time
 
 import pytest
-from test_run import make_nb
 
 from sparsekit import fanout, run
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture()
-def nbdir(tmp_path, monkeypatch):
-    nbdir = tmp_path / "notebooks"
-    nbdir.mkdir()
-    make_nb(nbdir / "50_ok.ipynb")
-    make_nb(nbdir / "51_broken.ipynb", fail=True)
-    monkeypatch.setattr(run, "NOTEBOOKS", nbdir)
-    monkeypatch.setattr(run, "BUILD", tmp_path / "build")
-    return nbdir
 
 
 def args(tmp_path, names, *extra):

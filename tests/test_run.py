@@ -44,13 +44,7 @@ def test_unknown_profile_is_refused(capsys):
 
 
 @pytest.mark.slow
-def test_runner_executes_carries_on_and_reports(tmp_path, monkeypatch):
-    nbdir = tmp_path / "notebooks"
-    nbdir.mkdir()
-    make_nb(nbdir / "50_ok.ipynb")
-    make_nb(nbdir / "51_broken.ipynb", fail=True)
-    monkeypatch.setattr(run, "NOTEBOOKS", nbdir)
-    monkeypatch.setattr(run, "BUILD", tmp_path / "build")
+def test_runner_executes_carries_on_and_reports(tmp_path, nbdir):
     results = tmp_path / "build" / "results"
     code = run.main(["--results-dir", str(results), "--executed-dir", str(tmp_path / "build" / "executed"),
                      "--seed", "3"])
