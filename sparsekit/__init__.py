@@ -5,6 +5,7 @@ cheap. One job each:
 
 - ``masks``: pure mask functions - magnitude (layer-wise, global, exact counts), random, ERK, N:M, the cubic schedule
 - ``prune``: masks attached to a model and kept exact through the optimizer; the pure pruning step; IMP with checkpoints
+- ``lottery``: lottery-ticket studies - IMP with its controls per seed as rows, the paired gaps the claims test
 - ``nm``: N:M layers trained from scratch, STE / SR-STE, sparse architecture divergence (SAD)
 - ``formats``: sparse weight formats for inference (CSR with compact indices, compressed N:M)
 - ``kernels``: Numba CPU and numba.cuda sparse products, dispatched by device

@@ -69,6 +69,11 @@ class FitResult:
         return self.test_acc[self.best_index]
 
     @property
+    def max_test_acc(self) -> float:
+        """The highest test accuracy of any evaluation (the measure Greydanus & Kobak report)."""
+        return max(self.test_acc)
+
+    @property
     def final_test_acc(self) -> float:
         return self.test_acc[-1]
 

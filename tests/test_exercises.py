@@ -25,6 +25,10 @@ def test_worked_solutions_pass():
     for id, answer in [("00.1", s.answer_1), ("00.2", s.my_magnitude_mask), ("00.3", s.my_global_masks),
                        ("00.4", s.my_cubic)]:
         assert E.grade(id, answer) == (True, "correct"), (id, E.grade(id, answer))
+    s = solutions("01_lottery_tickets")
+    for id, answer in [("01.1", s.answer_1), ("01.2", s.my_imp_round), ("01.3", s.my_early_stop),
+                       ("01.4", s.answer_4)]:
+        assert E.grade(id, answer) == (True, "correct"), (id, E.grade(id, answer))
 
 
 def test_unanswered_and_unknown():
@@ -100,6 +104,7 @@ def test_value_exercises_of_01_to_07():
 
 @pytest.mark.parametrize("id,wrong,context,hint", [
     ("01.1", 0.0, {}, "compound"), ("01.1", 0.3, {}, "density after r rounds"),
+    ("01.4", 13, {}, "one round short"), ("01.4", 5, {}, "compound"), ("01.4", 14.0, {}, "whole number"),
     ("02.1", 2500, {}, "every gate"), ("02.1", 7500, {}, "GRU"),
     ("03.1", 12, {}, "ordered pairs"), ("03.1", 16, {}, "exactly 2"),
     ("04.1", 0.02, {}, "sum it over"), ("05.1", 50, {}, "fraction, not a percentage"),
@@ -111,3 +116,33 @@ def test_value_exercises_of_01_to_07():
 def test_value_exercises_give_hints_not_answers(id, wrong, context, hint):
     ok, text = E.grade(id, wrong, **context)
     assert ok is False and hint in text
+
+
+def _prune_all_weights(weights, masks, rates):  # ranks every weight, not only the survivors
+    return {n: M.magnitude_mask(w, 1 - (1 - rates[n]) * float(masks[n].float().mean())) for n, w in weights.items()}
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    (lambda w, m, r: {n: m[n].clone() for n in w}, "surviving weights"),
+    (lambda w, m, r: {n: M.magnitude_mask(w[n], r[n]) for n in w}, "came back"),
+    (_prune_all_weights, "came back"),
+    (lambda w, m, r: [m[n] for n in w], "one mask per layer"),
+])
+def test_wrong_imp_rounds_fail(wrong, hint):
+    ok, text = E.grade("01.2", wrong)
+    assert ok is False and hint in text, text
+
+
+def _last_min(v):
+    return len(v) - 1 - v[::-1].index(min(v))
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    (lambda s, v, t: (s[-1], t[-1]), "last evaluation"),
+    (lambda s, v, t: (s[t.index(max(t))], max(t)), "best *test* accuracy"),
+    (lambda s, v, t: (s[_last_min(v)], t[_last_min(v)]), "first evaluation among equal"),
+    (lambda s, v, t: s[v.index(min(v))], "tuple"),
+])
+def test_wrong_early_stops_fail(wrong, hint):
+    ok, text = E.grade("01.3", wrong)
+    assert ok is False and hint in text, text

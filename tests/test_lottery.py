@@ -1,0 +1,129 @@
+"""sparsekit.lottery: the study's rows, the paired gaps, and the claim rules of notebook 01 fed
+counter-examples (each rule must be able to say "not reproduced")."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sparsekit.data.split import Split
+from sparsekit.lottery import imp_trainer, paired_gap, rounds_between, study_frame, ticket_study
+from sparsekit.models import ResidualMLP
+from sparsekit.report import holds_beyond_spread
+
+
+def rows(values: dict[tuple[str, int], list[float]], density=None, column="test acc %") -> pd.DataFrame:
+    """A study table from {(arm, round): per-seed values}."""
+    density = density or {0: 1.0, 1: 0.8, 2: 0.64, 3: 0.512}
+    out = []
+    for (arm, rnd), vals in values.items():
+        for seed, v in enumerate(vals):
+            out.append(dict(seed=seed, arm=arm, round=rnd, density=density[rnd], **{column: v}))
+    return pd.DataFrame(out)
+
+
+def test_paired_gap_matches_a_hand_computation():
+    df = rows({("dense", 0): [90.0, 91.0, 92.0], ("ticket", 1): [91.0, 91.0, 95.0], ("ticket", 2): [93.0, 90.0, 92.0]})
+    got = paired_gap(df, "ticket", "dense", "test acc %", [1, 2])
+    want = np.array([(1 + 3) / 2, (0 - 1) / 2, (3 + 0) / 2])
+    np.testing.assert_allclose(got.to_numpy(), want)
+    assert list(got.index) == [0, 1, 2]
+
+
+def test_paired_gap_is_paired_not_pooled():
+    # seed 2 is a better seed for both arms; pairing removes it, pooling would not
+    df = rows({("ticket", 1): [80.0, 81.0, 95.0], ("reinit", 1): [79.0, 80.0, 94.0]})
+    assert paired_gap(df, "ticket", "reinit", "test acc %", [1]).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_paired_gap_refuses_missing_runs_and_bad_names():
+    df = rows({("dense", 0): [90.0, 91.0], ("ticket", 1): [91.0, 92.0]})
+    with pytest.raises(ValueError, match="no 'test acc %' for"):
+        paired_gap(df, "ticket", "dense", "test acc %", [1, 2])
+    with pytest.raises(ValueError, match="unknown arm"):
+        paired_gap(df, "tickets", "dense", "test acc %", [1])
+    with pytest.raises(KeyError, match="no column"):
+        paired_gap(df, "ticket", "dense", "accuracy", [1])
+    with pytest.raises(ValueError, match="rounds is empty"):
+        paired_gap(df, "ticket", "dense", "test acc %", [])
+
+
+def test_rounds_between_uses_the_ticket_density():
+    df = rows({("ticket", r): [1.0] for r in (1, 2, 3)})
+    assert rounds_between(df, 0.5, 0.7) == [2, 3]
+    assert rounds_between(df, 0.1, 0.2) == []
+    with pytest.raises(ValueError, match="lo <= hi"):
+        rounds_between(df, 20, 10)
+
+
+# ---- the rules of notebook 01: the same data shape, a result the paper would not claim -> not reproduced
+
+
+def rule_at_least(df, a, b, value, rounds, bar):
+    return holds_beyond_spread(paired_gap(df, a, b, value, rounds), bar)
+
+
+def test_L1_L5_rule_fails_when_the_ticket_is_only_level_with_dense():
+    dense = [94.5, 94.3, 94.7]
+    level = rows({("dense", 0): dense, ("ticket", 2): [94.6, 94.1, 94.8], ("ticket", 3): [94.4, 94.4, 94.6]})
+    assert not rule_at_least(level, "ticket", "dense", "test acc %", [2, 3], 0)
+    above = rows({("dense", 0): dense, ("ticket", 2): [95.1, 95.0, 95.3], ("ticket", 3): [95.0, 94.9, 95.2]})
+    assert rule_at_least(above, "ticket", "dense", "test acc %", [2, 3], 0)
+
+
+def test_L2_rule_fails_when_one_seed_reverses():
+    df = rows({("ticket", 3): [94.0, 93.0, 94.0], ("reinit", 3): [92.0, 95.5, 92.5]})
+    assert not rule_at_least(df, "ticket", "reinit", "test acc %", [3], 0)
+
+
+def test_L3_rule_fails_when_tickets_stop_later():
+    df = rows({("dense", 0): [450, 400, 500], ("ticket", 1): [500, 475, 525], ("ticket", 2): [425, 450, 550]},
+              column="early_stop_step")
+    assert not rule_at_least(df, "dense", "ticket", "early_stop_step", [1, 2], 0)
+
+
+def test_L4_rule_needs_five_points_beyond_the_spread():
+    df = rows({("ticket", 3): [64.0, 62.0, 66.0], ("random mask", 3): [58.0, 57.0, 58.5]}, column="max test acc %")
+    gap = paired_gap(df, "ticket", "random mask", "max test acc %", [3])  # 6.0, 5.0, 7.5: mean 6.2, sd 1.3
+    assert not holds_beyond_spread(gap, 5)
+    assert holds_beyond_spread(gap, 4)
+
+
+# ---- a tiny study end to end
+
+
+def tiny_split(n=200, d=12, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    y = (x[:, :classes].argmax(1))
+    return Split(x[:120], y[:120], x[120:160], y[120:160], x[160:], y[160:], name="toy", num_classes=classes)
+
+
+def test_ticket_study_rows_masks_and_controls():
+    data = tiny_split()
+    train = imp_trainer(data, seed=0, steps=20, lr=1e-2, batch_size=20, eval_every=10)
+    rates = {"fc1.weight": 0.5, "fc2.weight": 0.5, "fc3.weight": 0.5}
+    make = lambda: ResidualMLP(num_inputs=12, hidden=8, num_classes=3)
+    st = ticket_study(make, train, seed=0, rounds=2, rates=rates, controls_at=[2], rewind_step=5)
+    df = study_frame([st])
+    assert sorted(df.groupby("arm").size().items()) == [("dense", 1), ("late rewind", 2), ("random mask", 1),
+                                                        ("reinit", 1), ("ticket", 2)]
+    assert df.loc[df.arm == "ticket", "density"].tolist() == pytest.approx([0.5, 0.25], abs=0.02)
+    ctrl = df[df.arm.isin(["reinit", "random mask"])]
+    assert (ctrl["density"] == df[(df.arm == "ticket") & (df["round"] == 2)]["density"].iloc[0]).all()
+    assert set(df["capped"]) <= {True, False}
+    assert (df["capped"] == (df["early_stop_step"] >= 20)).all()
+    assert ((df["max test acc %"] >= df["test acc %"]) & (df["max test acc %"] <= 100)).all()
+    for n, m in st.imp.masks[2].items():  # the ticket's masks are nested across rounds
+        assert not bool((m & ~st.imp.masks[1][n]).any())
+    again = ticket_study(make, train, seed=0, rounds=2, rates=rates, controls_at=[2], rewind_step=5)
+    pd.testing.assert_frame_equal(df, study_frame([again]))  # seeded: the same rows twice
+
+
+def test_ticket_study_checks_its_arguments():
+    train = imp_trainer(tiny_split(), seed=0, steps=5, lr=1e-2, batch_size=20, eval_every=5)
+    make = lambda: ResidualMLP(num_inputs=12, hidden=8, num_classes=3)
+    with pytest.raises(ValueError, match="controls_at must name rounds 1..2"):
+        ticket_study(make, train, seed=0, rounds=2, rates={"fc1.weight": 0.2}, controls_at=[3])
+    with pytest.raises(ValueError, match="controls must be among"):
+        ticket_study(make, train, seed=0, rounds=2, rates={"fc1.weight": 0.2}, controls_at=[1], controls=("shuffle",))
