@@ -31,7 +31,8 @@ from . import __version__
 from .report import md_cell
 from .utils import atomic_write_bytes, progress
 
-__all__ = ["task_key", "run_task", "fan_out", "local_cluster_size", "aggregate", "provenance", "write_aggregate_report"]
+__all__ = ["task_key", "run_task", "fan_out", "local_cluster_size", "default_threads_per_task", "aggregate",
+           "provenance", "write_aggregate_report"]
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -95,10 +96,25 @@ def local_cluster_size(cores: int | None = None, threads_per_task: int = 1) -> t
     return max(1, cores // max(1, threads_per_task)), 1
 
 
+def default_threads_per_task(n_tasks: int, cores: int | None = None) -> int:
+    """Threads each task may use on a machine of ``cores`` cores: the cores shared among the tasks
+    that can run at once (one task alone gets the whole machine; more tasks than cores get one each).
+
+    >>> default_threads_per_task(1, cores=2), default_threads_per_task(3, cores=2), default_threads_per_task(2, cores=8)
+    (2, 1, 4)
+    """
+    cores = cores or os.cpu_count() or 1
+    if n_tasks < 1:
+        raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
+    return max(1, cores // min(cores, n_tasks))
+
+
 def fan_out(notebooks: list[Path], profile: str, seeds: list[int], device: str, out: Path, client=None,
-            timeout: int | None = None, threads_per_task: int = 1, show_progress: bool = True) -> list[dict]:
+            timeout: int | None = None, threads_per_task: int | None = None, show_progress: bool = True) -> list[dict]:
     """Run every (notebook, seed) task not finished yet; returns one record per task (skipped ones
-    read back from their ``done.json``)."""
+    read back from their ``done.json``). ``threads_per_task`` defaults to the local machine's cores
+    shared among the tasks to run (``default_threads_per_task``) on the own LocalCluster, and to 1
+    on a given ``client``'s cluster."""
     from distributed import Client, LocalCluster, as_completed
 
     package = _package_digest()
@@ -114,6 +130,8 @@ def fan_out(notebooks: list[Path], profile: str, seeds: list[int], device: str, 
     if not todo:
         return records
     own = client is None
+    if threads_per_task is None:
+        threads_per_task = default_threads_per_task(len(todo)) if own else 1
     if own:
         workers, threads = local_cluster_size(threads_per_task=threads_per_task)
         cluster = LocalCluster(n_workers=min(workers, len(todo)), threads_per_worker=threads, processes=True,

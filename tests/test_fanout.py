@@ -71,6 +71,10 @@ def test_local_cluster_size():
     assert fanout.local_cluster_size(2) == (2, 1)
     assert fanout.local_cluster_size(16, threads_per_task=4) == (4, 1)
     assert fanout.local_cluster_size(1, threads_per_task=4) == (1, 1)
+    assert [fanout.default_threads_per_task(n, cores=2) for n in (1, 2, 5)] == [2, 1, 1]
+    assert fanout.default_threads_per_task(3, cores=16) == 5
+    with pytest.raises(ValueError, match="n_tasks"):
+        fanout.default_threads_per_task(0, cores=2)
 
 
 def test_an_existing_scheduler_and_worker(tmp_path, nbdir, capsys):
