@@ -146,3 +146,21 @@ def _last_min(v):
 def test_wrong_early_stops_fail(wrong, hint):
     ok, text = E.grade("01.3", wrong)
     assert ok is False and hint in text, text
+
+
+def test_04_code_exercises():
+    s = solutions("04_sdr_memory")
+    assert E.grade("04.2", s.my_p_false_match) == (True, "correct")
+    assert E.grade("04.3", s.my_win_probabilities) == (True, "correct")
+    import math
+
+    as_floats = lambda n, a, s_, t: sum(math.comb(s_, b) * float(math.comb(n - s_, a - b))  # noqa: E731
+                                        for b in range(t, min(s_, a) + 1)) / float(math.comb(n, a))
+    ok, text = E.grade("04.2", as_floats)  # float(C(10000, 300)) overflows
+    assert ok is False and "raised OverflowError" in text
+    ok, text = E.grade("04.2", lambda n, a, s_, t: s.my_p_false_match(n, a, s_, t + 1))
+    assert ok is False and "b >= theta" in text
+    ok, text = E.grade("04.3", lambda v, eta: s.my_win_probabilities(v, eta) / v.shape[0])
+    assert ok is False and "sum to 1" in text
+    ok, text = E.grade("04.3", lambda v, eta: s.my_win_probabilities(v, eta + 1))
+    assert ok is False and "eta = 1" in text

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from sparsekit import sdr
-from sparsekit.sparsey import SparseyMemory
+from sparsekit.sparsey import CSA_DEFAULTS, NearestNeighbourMemory, SparseyMemory, ops_per_call
 
 
 def test_worked_values_of_the_paper():
@@ -150,3 +150,78 @@ def test_monte_carlo_is_seeded_by_its_argument_and_leaves_numpy_alone():
     assert np.random.random() == expected_next  # NumPy's global stream is untouched
     assert sdr.mc_false_match(100, 10, 10, 3, trials=2000, seed=1).p == a.p  # same seed, same estimate
     assert sdr.mc_false_match(100, 10, 10, 3, trials=2000, seed=2).p != a.p
+
+
+def test_csa_eta_and_win_probabilities_follow_the_equations():
+    mem = SparseyMemory(num_inputs=10, q=4, k=5)
+    assert mem.eta(0.0) == mem.eta(CSA_DEFAULTS["g_min"]) == 1.0  # novel: eta = 1
+    assert mem.eta(1.0) == pytest.approx(1 + CSA_DEFAULTS["chi"] * 5)
+    gs = np.linspace(0, 1, 21)
+    assert np.all(np.diff([mem.eta(g) for g in gs]) >= 0)  # eta rises with G
+    rng = np.random.default_rng(0)
+    v = rng.random((4, 5)) * 0.05  # nothing matches: G below g_min -> uniform draw
+    np.testing.assert_allclose(mem.win_probabilities(v), np.full((4, 5), 0.2))
+    v = rng.random((4, 5)) * 0.2
+    v[:, 3] = 1.0  # every CM has one perfectly matching cell: G = 1
+    p = mem.win_probabilities(v)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert (p[:, 3] > 0.99).all()
+    # the oracle: the formula written out
+    eta = mem.eta(1.0)
+    mu = (eta - 1) / (1 + 1e-8 * np.exp(-32 * (v - 1))) + 1
+    np.testing.assert_allclose(p, mu / mu.sum(axis=1, keepdims=True))
+
+
+def test_softmax_ablation_is_nearly_random_at_moderate_familiarity_with_many_cells():
+    mem = SparseyMemory(num_inputs=10, q=3, k=200, selection="softmax", v_exponent=1)
+    v = np.full((3, 200), 0.3)
+    v[:, 0] = 0.7  # G = 0.7: T = 0.43; the best cell gets e^(0.4/0.43) / (199 + ...) ~ 1%
+    assert mem.win_probabilities(v)[:, 0].max() < 0.02
+    csa = SparseyMemory(num_inputs=10, q=3, k=200, v_exponent=1)
+    assert csa.win_probabilities(v)[:, 0].min() > mem.win_probabilities(v)[:, 0].max()
+
+
+def test_v_exponent_sharpens_the_match():
+    x = np.zeros(20, bool)
+    x[:10] = True
+    sharp, flat = SparseyMemory(num_inputs=20, q=2, k=3), SparseyMemory(num_inputs=20, q=2, k=3, v_exponent=1)
+    for m in (sharp, flat):
+        m.weights[:5, 0] = 1  # cell 0 has weights on half of x's bits
+    assert flat.match(x)[0, 0] == pytest.approx(0.5)
+    assert sharp.match(x)[0, 0] == pytest.approx(0.5**10)
+
+
+def test_ops_are_counted_where_the_work_is_done():
+    rng = np.random.default_rng(1)
+    items = [np.isin(np.arange(50), rng.choice(50, 8, replace=False)) for _ in range(300)]
+    mem, nn_mem = SparseyMemory(num_inputs=50, q=4, k=6), NearestNeighbourMemory(50)
+    assert ops_per_call(mem, "code", items[:5]) == 8 * 24 + 24 + 4  # |x| Q K reads, Q K updates, Q draws
+    assert ops_per_call(mem, "store", items[:5]) == 8 * 24 + 24 + 4 + 8 * 4  # + |x| Q writes
+    for x in items[:10]:
+        nn_mem.store(x)
+    few = ops_per_call(nn_mem, "retrieve", items[:3])
+    for x in items[10:]:
+        nn_mem.store(x)
+    many = ops_per_call(nn_mem, "retrieve", items[:3])
+    assert many / few == pytest.approx(30)  # the S6 rule (ratio <= 1.05) says no to this memory
+    assert not many / few <= 1.05
+    with pytest.raises(ValueError, match="items is empty"):
+        ops_per_call(mem, "store", [])
+    with pytest.raises(ValueError, match="no method 'recall'"):
+        ops_per_call(mem, "recall", items[:1])
+
+
+def test_purity_and_argument_errors():
+    mem = SparseyMemory(num_inputs=6, q=2, k=3, num_classes=2, seed=0)
+    assert np.isnan(mem.purity())
+    a = np.array([1, 1, 1, 0, 0, 0], bool)
+    mem.store(a, 0)
+    assert mem.purity() == 1.0
+    mem.class_weights[:] = 1  # every cell joined one item of each class
+    assert mem.purity() == 0.5
+    for kw, msg in ((dict(selection="greedy"), "selection must be"), (dict(g_min=1.0), "g_min"),
+                    (dict(v_exponent=0), "v_exponent"), (dict(chi=-1), "chi"), (dict(num_classes=-1), "num_classes")):
+        with pytest.raises(ValueError, match=msg):
+            SparseyMemory(num_inputs=6, **kw)
+    with pytest.raises(ValueError, match="nothing stored"):
+        NearestNeighbourMemory(6).retrieve(a)
