@@ -209,27 +209,47 @@ def provenance(root: Path) -> dict:
 def write_aggregate_report(records: list[dict], results_dir: Path, profile: str, root: Path,
                            wall_s: float | None = None, prov: dict | None = None) -> Path:
     """``results_dir``: each task's results JSON (``<notebook>/seed<S>.json``), ``aggregate.json`` and
-    ``REPORT.md`` with provenance, the verdict of every seed, agreement, and mean ± spread."""
+    ``REPORT.md`` with provenance, the verdict of every seed, agreement, and mean ± spread.
+
+    Notebooks run at different times share one report: an ``aggregate.json`` already in
+    ``results_dir`` (same profile) keeps the notebooks this run did not touch, each with the
+    provenance (commit, versions, machine, start, wall time) of the run that produced it."""
     results_dir.mkdir(parents=True, exist_ok=True)
     for rec in records:
         if rec["status"] == "ok":
             atomic_write_bytes(json.dumps(rec["results"], indent=2).encode(),
                                results_dir / rec["notebook"] / f"seed{rec['seed']}.json")
     agg, prov = aggregate(records), prov or provenance(root)
-    atomic_write_bytes(json.dumps({"profile": profile, "provenance": prov, "notebooks": agg}, indent=2,
-                                  default=str).encode(), results_dir / "aggregate.json")
-    v = prov["versions"]
+    for nb in agg.values():
+        nb["provenance"] = {**prov, "wall_s": None if wall_s is None else round(wall_s, 1)}
+    old_path = results_dir / "aggregate.json"
+    if old_path.exists():
+        old = json.loads(old_path.read_text())
+        if old.get("profile") == profile:
+            for name, nb in old.get("notebooks", {}).items():
+                if name not in agg:
+                    nb.setdefault("provenance", {**old.get("provenance", {}), "wall_s": None})
+                    agg[name] = nb
+    agg = dict(sorted(agg.items()))
+    atomic_write_bytes(json.dumps({"profile": profile, "notebooks": agg}, indent=2, default=str).encode(), old_path)
     lines = [f"# Claims report: {profile} profile, aggregated over seeds", "",
-             f"Commit `{prov['commit']}`{' (with uncommitted changes)' if prov['dirty'] else ''}; "
-             f"python {v.get('python')}, torch {v.get('torch')}, numba {v.get('numba')}; {prov['machine']}; "
-             f"written {prov['written']}" + (f"; wall time {wall_s:.0f} s" if wall_s is not None else "") + ".", "",
-             "| notebook | seeds | failed | runtime per seed (s) | claims: agreed / seeds disagree |",
-             "|---|---|---|---|---|"]
+             "Each notebook's row names the run it comes from: commit (* = with uncommitted changes), "
+             "start, wall time of that run, and the runtime of each seed.", "",
+             "| notebook | seeds | failed | runtime per seed (s) | claims: agreed / seeds disagree | run |",
+             "|---|---|---|---|---|---|"]
     for name, nb in agg.items():
         n_dis = sum(cl["verdict"] == "seeds disagree" for cl in nb["claims"].values())
-        runtimes = ", ".join(f"{nb['seconds'][s]:.0f}" for s in sorted(nb["seconds"]))
+        runtimes = ", ".join(f"{nb['seconds'][s]:.0f}" for s in sorted(nb["seconds"], key=int))
+        p = nb["provenance"]
+        run = (f"`{p.get('commit')}`{'*' if p.get('dirty') else ''}, {p.get('written')}"
+               + (f", {p['wall_s']:.0f} s" if p.get("wall_s") is not None else ""))
         lines.append(f"| {name} | {', '.join(map(str, nb['seeds']))} | {len(nb['failed'])} | {runtimes} | "
-                     f"{len(nb['claims']) - n_dis} / {n_dis} |")
+                     f"{len(nb['claims']) - n_dis} / {n_dis} | {run} |")
+    machines = {(p["provenance"].get("machine"), json.dumps(p["provenance"].get("versions"), sort_keys=True))
+                for p in agg.values()}
+    for machine, versions in sorted(machines):
+        v = json.loads(versions)
+        lines += ["", f"Machine: {machine}; python {v.get('python')}, torch {v.get('torch')}, numba {v.get('numba')}."]
     for name, nb in agg.items():
         lines += ["", f"## {name}", ""]
         lines += [f"- **failed**, seed {f['seed']}: {md_cell(f['error'])}" for f in nb["failed"]]

@@ -18,6 +18,7 @@ them from flipping in and out. ``lambda_w = 0`` is the plain STE.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -32,6 +33,11 @@ __all__ = [
     "nm_layers",
     "sad",
     "SADTracker",
+    "integrated_decay",
+    "lambda_for_decay",
+    "train_from_scratch",
+    "has_sparse_tensor_cores",
+    "semi_structured_speedup",
 ]
 
 class _SRSTE(torch.autograd.Function):
@@ -180,3 +186,87 @@ class SADTracker:
 
     def cumulative(self) -> list[float]:
         return list(itertools.accumulate(self.history))
+
+
+def integrated_decay(lambda_w: float, lrs: Sequence[float], momentum: float = 0.0) -> float:
+    """How far SR-STE's decay pulls a weight that stays pruned: ``lambda_w * sum(lr_t) / (1 - momentum)``.
+
+    A pruned weight w with no other gradient shrinks by the factor ``exp(-D)`` over the run (momentum
+    sums the decay over about ``1 / (1 - momentum)`` steps). The paper's ImageNet runs (120 epochs,
+    cosine from 0.1, momentum 0.9, lambda_w = 2e-4) reach D of order 10 or more; pruned weights decay
+    fully. A short run with the same lambda_w reaches D ~ 0.01 and SR-STE is the STE.
+
+    >>> round(integrated_decay(2e-4, [0.05] * 100, momentum=0.9), 4)
+    0.01
+    """
+    if lambda_w < 0:
+        raise ValueError(f"lambda_w must be >= 0, got {lambda_w}")
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    return float(lambda_w) * float(sum(lrs)) / (1.0 - momentum)
+
+
+def lambda_for_decay(target: float, lrs: Sequence[float], momentum: float = 0.0) -> float:
+    """The ``lambda_w`` whose integrated decay over the learning rates ``lrs`` is ``target``."""
+    total = float(sum(lrs))
+    if target < 0 or total <= 0:
+        raise ValueError(f"need target >= 0 and a positive sum of learning rates, got {target}, {total}")
+    return target * (1.0 - momentum) / total
+
+
+def train_from_scratch(make_model: Callable[[], nn.Module], data, *, seed: int, epochs: int, lr: float,
+                       batch_size: int, momentum: float = 0.9, weight_decay: float = 5e-5) -> tuple[nn.Module, dict]:
+    """Train ``make_model()`` (with or without N:M layers) by SGD with momentum and a per-step cosine
+    schedule, the paper's recipe at small scale, through ``train.fit``.
+
+    Returns the model and ``acc`` (test accuracy, %), ``lrs`` (the learning rate of every step),
+    ``sad`` (the fraction of N:M mask entries that flipped at every step; empty for a dense model).
+    """
+    from .train import evaluate, fit
+    from .utils import seed_everything
+
+    seed_everything(seed)
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    steps = epochs * (len(data.y_train) // batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    tracker = SADTracker(model) if nm_layers(model) else None
+    lrs: list[float] = []
+
+    def on_step(step: int) -> None:
+        lrs.append(sched.get_last_lr()[0])
+        sched.step()
+        if tracker is not None:
+            tracker.step()
+
+    fit(model, opt, data, epochs=epochs, batch_size=batch_size, generator=torch.Generator().manual_seed(seed),
+        on_step=on_step)
+    acc = 100 * evaluate(model, data.x_test, data.y_test)[1]
+    return model, {"acc": acc, "lrs": lrs, "sad": list(tracker.history) if tracker else []}
+
+
+def has_sparse_tensor_cores(device: torch.device | str) -> bool:
+    """Whether ``device`` is a CUDA GPU with 2:4 sparse tensor cores (compute capability 8.0 or later)."""
+    device = torch.device(device)
+    return device.type == "cuda" and torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def semi_structured_speedup(device: torch.device | str, size: int = 4096, reps: int = 30) -> float:
+    """Dense time / 2:4 time of a ``size`` x ``size`` fp16 product (batch ``size``) on sparse tensor
+    cores: torch's dense ``F.linear`` against ``torch.sparse.to_sparse_semi_structured`` (cuSPARSELt
+    or CUTLASS), same masked weight, timed round-robin after warm-up."""
+    from .bench import measure
+    from .masks import nm_mask
+
+    if not has_sparse_tensor_cores(device):
+        raise RuntimeError(f"{device} has no 2:4 sparse tensor cores (a CUDA GPU of compute capability >= 8.0)")
+    from torch.sparse import to_sparse_semi_structured
+
+    g = torch.Generator(device=device).manual_seed(0)
+    w = torch.randn(size, size, dtype=torch.half, device=device, generator=g)
+    w = w * nm_mask(w, 2, 4)
+    x = torch.randn(size, size, dtype=torch.half, device=device, generator=g)
+    ws = to_sparse_semi_structured(w)
+    t = measure({"dense": lambda: F.linear(x, w), "2:4": lambda: F.linear(x, ws)}, reps=reps,
+                sync=torch.cuda.synchronize)
+    return t["dense"] / t["2:4"]

@@ -164,3 +164,15 @@ def test_04_code_exercises():
     assert ok is False and "sum to 1" in text
     ok, text = E.grade("04.3", lambda v, eta: s.my_win_probabilities(v, eta + 1))
     assert ok is False and "eta = 1" in text
+
+
+def test_03_code_exercises():
+    s = solutions("03_nm_sparsity")
+    assert E.grade("03.2", s.my_nm_mask) == (True, "correct")
+    assert E.grade("03.3", s.my_srste_grad) == (True, "correct")
+    ok, text = E.grade("03.2", lambda w, n, m: M.magnitude_mask(w, 1 - n / m))  # right density, wrong groups
+    assert ok is False and "every group must keep exactly" in text
+    ok, text = E.grade("03.3", lambda g, w, mask, lam: g * mask)
+    assert ok is False and "every* weight" in text
+    ok, text = E.grade("03.3", lambda g, w, mask, lam: g + lam * mask * w)
+    assert ok is False and "pruned weights (1 - E)" in text

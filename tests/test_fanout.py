@@ -32,7 +32,7 @@ def test_local_cluster_runs_aggregates_skips_and_resumes(tmp_path, nbdir, capsys
     assert "**failed**, seed 0: cell 2 of the executed notebook: RuntimeError: boom" in report
     agg = json.loads((res / "aggregate.json").read_text())
     assert agg["notebooks"]["50_ok"]["claims"]["T1"]["agree"] == "2/2"
-    assert agg["provenance"]["versions"]["python"]
+    assert agg["notebooks"]["50_ok"]["provenance"]["versions"]["python"]
 
     # a second run skips the finished tasks (the failed ones are tried again)
     run.main(args(tmp_path, ["50"], "--seeds", "0", "1"))
@@ -102,3 +102,29 @@ def test_an_existing_scheduler_and_worker(tmp_path, nbdir, capsys):
             if p is not None:
                 p.terminate()
                 p.wait(timeout=30)
+
+
+def test_reports_of_separate_runs_merge_each_with_its_provenance(tmp_path):
+    def rec(nb, seed):
+        return {"notebook": nb, "seed": seed, "status": "ok", "seconds": 2.0,
+                "results": {"claims": [{"id": "A", "statement": "s", "paper": "p", "ours": "1.0",
+                                        "verdict": "reproduced"}]}}
+
+    prov = lambda commit: {"commit": commit, "dirty": False, "versions": {"python": "3.11"}, "machine": "m",
+                           "written": "today"}
+    fanout.write_aggregate_report([rec("00_a", 0)], tmp_path, "full", tmp_path, 10.0, prov("aaa"))
+    fanout.write_aggregate_report([rec("01_b", 0), rec("01_b", 1)], tmp_path, "full", tmp_path, 20.0, prov("bbb"))
+    agg = json.loads((tmp_path / "aggregate.json").read_text())["notebooks"]
+    assert list(agg) == ["00_a", "01_b"]
+    assert agg["00_a"]["provenance"]["commit"] == "aaa" and agg["01_b"]["provenance"]["commit"] == "bbb"
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "| 00_a | 0 | 0 | 2 | 1 / 0 | `aaa`, today, 10 s |" in report
+    assert "| 01_b | 0, 1 | 0 | 2, 2 | 1 / 0 | `bbb`, today, 20 s |" in report
+    # a rerun of one notebook replaces its entry and keeps the other
+    fanout.write_aggregate_report([rec("00_a", 3)], tmp_path, "full", tmp_path, 5.0, prov("ccc"))
+    agg = json.loads((tmp_path / "aggregate.json").read_text())["notebooks"]
+    assert agg["00_a"]["seeds"] == [3] and agg["00_a"]["provenance"]["commit"] == "ccc"
+    assert agg["01_b"]["provenance"]["commit"] == "bbb"
+    # another profile's report is not mixed in
+    fanout.write_aggregate_report([rec("02_c", 0)], tmp_path, "quick", tmp_path, 1.0, prov("ddd"))
+    assert list(json.loads((tmp_path / "aggregate.json").read_text())["notebooks"]) == ["02_c"]

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -131,3 +132,55 @@ def test_srste_reduces_flips_relative_to_ste():
             tr.step()
         results[lam] = tr.cumulative()[-1]
     assert results[0.05] < results[0.0]
+
+
+def test_integrated_decay_and_its_inverse():
+    from sparsekit.nm import integrated_decay, lambda_for_decay
+
+    lrs = [0.05 * (1 + np.cos(np.pi * t / 216)) / 2 for t in range(216)]
+    assert integrated_decay(2e-4, lrs, 0.9) == pytest.approx(2e-4 * sum(lrs) / 0.1)
+    assert sum(lrs) == pytest.approx(0.05 * 217 / 2)  # the cosine sum in closed form
+    lam = lambda_for_decay(3.0, lrs, 0.9)
+    assert integrated_decay(lam, lrs, 0.9) == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="momentum"):
+        integrated_decay(1e-3, lrs, 1.0)
+    with pytest.raises(ValueError, match="lambda_w"):
+        integrated_decay(-1.0, lrs)
+    with pytest.raises(ValueError, match="positive sum"):
+        lambda_for_decay(3.0, [], 0.9)
+
+
+def test_train_from_scratch_records_every_step_and_srste_decays_pruned_weights():
+    from sparsekit.data.split import Split
+    from sparsekit.nm import NMLinear, integrated_decay, lambda_for_decay, train_from_scratch
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 16, generator=g)
+    y = (x[:, :4].sum(1) > 0).long()
+    data = Split(x[:128], y[:128], x[128:160], y[128:160], x[160:], y[160:], name="toy", num_classes=2)
+
+    def make(lam):
+        return lambda: torch.nn.Sequential(NMLinear(16, 8, 2, 4, lam), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+
+    ste_net, ste = train_from_scratch(make(0.0), data, seed=0, epochs=3, lr=0.1, batch_size=32)
+    assert len(ste["lrs"]) == len(ste["sad"]) == 3 * (128 // 32)
+    assert ste["lrs"][0] == pytest.approx(0.1) and all(a >= b for a, b in zip(ste["lrs"], ste["lrs"][1:]))
+    assert all(0.0 <= s <= 1.0 for s in ste["sad"]) and 0.0 <= ste["acc"] <= 100.0
+    lam = lambda_for_decay(10.0, ste["lrs"], 0.9)
+    net, sr = train_from_scratch(make(lam), data, seed=0, epochs=3, lr=0.1, batch_size=32)
+    assert integrated_decay(lam, sr["lrs"], 0.9) == pytest.approx(10.0)
+    def pruned_size(model):
+        layer = model[0]
+        return float(layer.weight.detach()[~layer.current_mask()].abs().mean())
+
+    assert pruned_size(net) < 0.75 * pruned_size(ste_net)  # the decay shrinks the pruned weights
+    again = train_from_scratch(make(0.0), data, seed=0, epochs=3, lr=0.1, batch_size=32)[1]
+    assert again["sad"] == ste["sad"]  # seeded
+
+
+def test_sparse_tensor_cores_are_not_claimed_on_a_cpu():
+    from sparsekit.nm import has_sparse_tensor_cores, semi_structured_speedup
+
+    assert has_sparse_tensor_cores("cpu") is False
+    with pytest.raises(RuntimeError, match="no 2:4 sparse tensor cores"):
+        semi_structured_speedup("cpu")
