@@ -23,6 +23,8 @@ __all__ = [
     "seed_spread",
     "lower_bound",
     "holds_beyond_spread",
+    "quick_full_rows",
+    "update_readme_table",
     "Report",
     "load_results",
     "claims_markdown",
@@ -213,3 +215,54 @@ def fmt_num(x: float, digits: int = 3) -> str:
     if x != 0 and abs(x) < 1e-3:
         return f"{x:.{digits - 1}e}"
     return f"{x:.{digits}g}"
+
+
+def _counts(verdicts: Sequence[str]) -> str:
+    text = " / ".join(str(sum(v == k for v in verdicts)) for k in ("reproduced", "not reproduced", "not tested"))
+    split = sum(v == "seeds disagree" for v in verdicts)
+    return text + (f" ({split} where the seeds disagree)" if split else "")
+
+
+def quick_full_rows(root: str | Path) -> list[str]:
+    """The README's quick-vs-full table rows, from ``results/quick/*.json`` and
+    ``results/full/aggregate.json`` (one source of truth): per notebook the verdict counts of both
+    profiles and the claims whose verdicts differ."""
+    root = Path(root)
+    full_path = root / "results" / "full" / "aggregate.json"
+    full = json.loads(full_path.read_text())["notebooks"] if full_path.exists() else {}
+    rows = ["| lesson | quick (seed 0): reproduced / not / not tested "
+            "| full: reproduced / not / not tested (base seeds) | verdicts that differ (quick -> full) |",
+            "|---|---|---|---|"]
+    for path in sorted((root / "results" / "quick").glob("[0-9][0-9]_*.json")):
+        quick = json.loads(path.read_text())
+        q = {c["id"]: c["verdict"] for c in quick["claims"]}
+        name = f"[{path.stem}](notebooks/{path.stem}.ipynb)"
+        if path.stem not in full:
+            rows.append(f"| {name} | {_counts(list(q.values()))} | not run yet | - |")
+            continue
+        f = {cid: cl["verdict"] for cid, cl in full[path.stem]["claims"].items()}
+        differ = [f"{cid} ({q.get(cid, 'absent')} -> {f.get(cid, 'absent')})" for cid in sorted(set(q) | set(f))
+                  if q.get(cid) != f.get(cid)]
+        seeds = ", ".join(str(x) for x in full[path.stem]["seeds"])
+        rows.append(f"| {name} | {_counts(list(q.values()))} | {_counts(list(f.values()))} (seeds {seeds}) | "
+                    f"{'; '.join(differ) or 'none'} |")
+    return rows
+
+
+README_MARKERS = ("<!-- quick-full:start -->", "<!-- quick-full:end -->")
+
+
+def update_readme_table(root: str | Path) -> bool:
+    """Rewrite the rows between the README's quick-full markers from the committed results; returns
+    whether the README changed. The runner calls it after ``--update-notebooks`` and full runs."""
+    path = Path(root) / "README.md"
+    text = path.read_text()
+    start, end = README_MARKERS
+    if start not in text or end not in text:
+        raise ValueError(f"README.md has no {start} ... {end} block for the quick-vs-full table")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = head + start + "\n" + "\n".join(quick_full_rows(root)) + "\n" + end + tail
+    if new != text:
+        atomic_write_bytes(new.encode(), path)
+    return new != text

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from .report import PROFILES, load_results, md_cell, write_claims_report
+from .report import PROFILES, load_results, md_cell, update_readme_table, write_claims_report
 from .utils import DEVICES, atomic_write_bytes
 
 __all__ = [
@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_notebooks and COMMITTED_QUICK.is_dir():
         write_claims_report(COMMITTED_QUICK, COMMITTED_QUICK / "REPORT.md",
                             "Claims report: the committed notebooks (quick profile, seed 0)")
+        update_readme_table(ROOT)
     atomic_write_bytes(json.dumps(runs, indent=2).encode(), BUILD / "runs.json")
     print(f"wrote {report}")
     failed = [r["notebook"] for r in runs if r["status"] != "ok"]
@@ -291,6 +292,8 @@ def _main_dask(args, nbs: list[Path]) -> int:
             client.close()
     results_dir = Path(args.results_dir).resolve()
     report = write_aggregate_report(records, results_dir, args.profile, ROOT, time.perf_counter() - t0, prov)
+    if results_dir == (ROOT / "results" / "full").resolve():
+        update_readme_table(ROOT)
     figures = Path(args.figures_dir).resolve()
     for nb in nbs:  # the figures of each notebook's first seed
         ok = sorted((r for r in records if r["notebook"] == nb.stem and r["status"] == "ok"), key=lambda r: r["seed"])

@@ -99,3 +99,13 @@ def test_readme_verdict_counts_match_the_committed_results():
         vs = [c["verdict"] for c in res["claims"]]
         want = [vs.count("reproduced"), vs.count("not reproduced"), vs.count("not tested")]
         assert [int(c) for c in counts] == want, f"{stem}: README says {counts}, results say {want}"
+
+
+def test_readme_quick_full_table_is_the_committed_results():
+    """The quick-vs-full table is generated from results/ (``update_readme_table``), never typed."""
+    from sparsekit.report import README_MARKERS, quick_full_rows
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split(README_MARKERS[0], 1)[1].split(README_MARKERS[1], 1)[0].strip().splitlines()
+    assert block == quick_full_rows(ROOT), "run: python -c 'from sparsekit.report import update_readme_table; " \
+                                           "update_readme_table(\".\")'"
