@@ -9,7 +9,7 @@ cheap. One job each:
 - ``nm``: N:M layers trained from scratch, STE / SR-STE, sparse architecture divergence (SAD)
 - ``formats``: sparse weight formats for inference (CSR with compact indices, compressed N:M)
 - ``kernels``: Numba CPU and numba.cuda sparse products, dispatched by device
-- ``nn``: ``SparseLinear`` (CSR / N:M weights) and ``SparseInputLinear`` (activation-sparse inputs)
+- ``nn``: ``SparseLinear`` (CSR / N:M weights), ``SparseInputLinear`` (activation-sparse inputs), ``SparseConv1x1``
 - ``train``: the one training loop (``fit``), its result object, ``evaluate``
 - ``models``: the shared MLPs and the small CNN
 - ``rnn``: recurrent classifiers, graph-grown sparse RNNs, their graph properties
@@ -25,7 +25,9 @@ cheap. One job each:
 - ``plotting``: one figure style, saving to FIGURES_DIR, mean-with-band lines
 - ``utils``: seeding, devices, text progress bars, atomic files, configuration hashes, versions
 - ``run``: the notebook runner (papermill) and its report
-- ``bench``: the sparse-kernel benchmark (``python -m sparsekit.bench``)
+- ``bench``: the kernel benchmark against each baseline at its best, warm and cold (``python -m sparsekit.bench``)
+- ``roofline``: FLOPs and bytes of dense / CSR / N:M products, the byte-ratio bound, this machine's peak and bandwidth
+- ``mobilenet``: MobileNet v1 dense and with sparse 1x1 layers, timed end to end and layer by layer
 - ``book``: the course site (``python -m sparsekit.book``)
 
 Vocabulary, the same in every module: *sparsity* is the fraction of weights removed, *density*
@@ -46,6 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "activations", "bench", "book", "control", "data", "exercises", "formats", "kernels", "masks", "metrics",
-    "models", "nm", "nn", "plotting", "prune", "report", "rnn", "run", "sdr", "sparsey", "train", "transformers",
+    "mobilenet", "models", "nm", "nn", "plotting", "prune", "report", "rnn", "roofline", "run", "sdr", "sparsey",
+    "train", "transformers",
     "utils",
 ]

@@ -494,3 +494,57 @@ def _roofline(answer, intensity: float, ridge: float) -> str | None:
         return None
     return ("compare the product's arithmetic intensity (FLOPs per byte moved) with the machine's ridge "
             "point (peak FLOP/s divided by bandwidth)")
+
+
+@_exercise("07.3", "your own byte bound: dense bytes / CSR bytes of a layer")
+def _own_byte_bound(fn) -> str | None:
+    from types import SimpleNamespace
+
+    from .roofline import byte_bound
+
+    if not callable(fn):
+        return ("give a function my_byte_bound(out_features, in_features, batch, sparsity, index_bytes) "
+                "returning a float")
+    cases = [(4096, 4096, 8, 0.9, 2, "the decode layer at 90% sparsity, 2-byte indices"),
+             (1024, 1024, 64, 0.5, 2, "the MLP layer at 50% sparsity"),
+             (256, 256, 784, 0.9, 4, "the 1x1 convolution at 90% with 4-byte indices"),
+             (100, 30, 1, 0.0, 2, "a small dense-as-CSR layer (sparsity 0)")]
+    for o, k, b, s, ib, what in cases:
+        got = fn(o, k, b, s, ib)
+        bad = _number(got, "a float")
+        if bad:
+            return f"on {what}: {bad}"
+        want = byte_bound(SimpleNamespace(out_features=o, in_features=k, batch_size=b), 1 - s, "csr", ib)
+        if abs(got - want) <= 1e-6 * want:
+            continue
+        no_act = (4 * o * k) / ((1 - s) * o * k * (4 + ib) + 4 * (o + 1))
+        if abs(got - no_act) <= 1e-6 * no_act:
+            return f"on {what}: both products also read the input and write the output (4 (k b + o b) bytes each)"
+        layer = SimpleNamespace(out_features=o, in_features=k, batch_size=b)
+        swapped = byte_bound(layer, s, "csr", ib) if s > 0 else None
+        if swapped is not None and abs(got - swapped) <= 1e-6 * swapped:
+            return f"on {what}: the CSR keeps a density of 1 - sparsity of the weights, not the sparsity"
+        return (f"on {what}: your ratio is {got:.3f}; count dense bytes 4 o k + activations and CSR bytes "
+                "nnz (4 + index bytes) + 4 (o + 1) + activations")
+    return None
+
+
+@_exercise("07.4", "your own crossover: the sparsity from which sparse stays faster")
+def _own_crossover(fn) -> str | None:
+    if not callable(fn):
+        return "give a function my_crossover(sparsities, speedups) returning a sparsity or None"
+    cases = [([0.3, 0.5, 0.7, 0.9], [0.8, 1.2, 1.5, 3.0], 0.5, "a curve that crosses 1 once"),
+             ([0.9, 0.3, 0.7, 0.5], [3.0, 0.8, 1.5, 1.2], 0.5, "the same curve given out of order"),
+             ([0.3, 0.5, 0.7, 0.9], [1.1, 0.9, 1.4, 2.0], 0.7, "a curve that dips below 1 after starting above"),
+             ([0.3, 0.5, 0.7], [0.5, 0.7, 0.9], None, "a curve that never reaches 1"),
+             ([0.5, 0.9], [1.0, 1.3], 0.9, "a speed-up of exactly 1 (not faster)")]
+    raw = getattr(fn, "fn", fn)  # None is a real answer here (no crossover); earlier cases catch a stub
+    for sp, su, want, what in cases:
+        got = (fn if want is not None else raw)(list(sp), list(su))
+        if got == want or (got is not None and want is not None and abs(got - want) < 1e-12):
+            continue
+        if want is None:
+            return f"on {what}: there is no crossover; return None"
+        return (f"on {what} you returned {got}: the answer is the lowest sparsity from which *every* higher "
+                "sparsity is faster (speed-up > 1); sort by sparsity first")
+    return None

@@ -4,6 +4,8 @@
   multiplied by ``sparsekit.kernels`` - the speed a masked dense layer never gets.
 - :class:`SparseInputLinear`: a dense ``nn.Linear`` that skips the zero entries of its input
   (activation sparsity, e.g. the second matmul of a ReLU MLP block).
+- :class:`SparseConv1x1`: a 1x1 ``nn.Conv2d`` (stride 1, no groups) with a CSR weight, run on NCHW
+  data in place: per image, ``W @ X`` with ``X`` the (channels, pixels) view.
 
 Both are for inference: they hold no trainable parameters and refuse inputs that need gradients.
 """
@@ -17,7 +19,7 @@ from . import kernels
 from .formats import CSR, NMSparse
 from .masks import magnitude_mask
 
-__all__ = ["SparseLinear", "SparseInputLinear"]
+__all__ = ["SparseLinear", "SparseInputLinear", "SparseConv1x1"]
 
 
 def _no_grad_input(x: torch.Tensor, layer: str) -> None:
@@ -125,3 +127,53 @@ class SparseInputLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class SparseConv1x1(nn.Module):
+    """A pointwise convolution ``y[:, o] = sum_c W[o, c] x[:, c] + b[o]`` with ``W`` in :class:`CSR`,
+    on NCHW input (each image's (channels, height * width) view goes to the kernel as it lies)."""
+
+    def __init__(self, weight: CSR, bias: torch.Tensor | None = None):
+        super().__init__()
+        if not isinstance(weight, CSR):
+            raise TypeError(f"weight must be a CSR, got {type(weight).__name__}")
+        self.weight = weight
+        self.out_channels, self.in_channels = weight.shape
+        if bias is not None and bias.shape != (self.out_channels,):
+            raise ValueError(f"bias has shape {tuple(bias.shape)}, expected ({self.out_channels},)")
+        self.register_buffer("bias", None if bias is None else bias.detach().clone())
+
+    @classmethod
+    def from_dense(cls, conv: nn.Conv2d, mask_or_sparsity: torch.Tensor | float | None = None) -> SparseConv1x1:
+        """From a 1x1 ``nn.Conv2d`` with stride 1, no padding, dilation 1 and one group; the mask
+        (or sparsity, keeping the largest magnitudes) applies to its (out, in) weight."""
+        if not isinstance(conv, nn.Conv2d):
+            raise TypeError(f"conv must be an nn.Conv2d, got {type(conv).__name__}")
+        if (conv.kernel_size != (1, 1) or conv.stride != (1, 1) or conv.padding not in ((0, 0), "valid")
+                or conv.dilation != (1, 1) or conv.groups != 1):
+            raise ValueError("conv must be a pointwise convolution: kernel_size 1, stride 1, padding 0, "
+                             f"dilation 1, groups 1; got {conv}")
+        w = conv.weight.detach().cpu().reshape(conv.out_channels, conv.in_channels)
+        if isinstance(mask_or_sparsity, (int, float)) and not isinstance(mask_or_sparsity, bool):
+            mask_or_sparsity = magnitude_mask(w, float(mask_or_sparsity))
+        elif not (mask_or_sparsity is None or isinstance(mask_or_sparsity, torch.Tensor)):
+            raise TypeError(
+                f"mask_or_sparsity must be a mask tensor, a float sparsity or None, got {mask_or_sparsity!r}")
+        bias = None if conv.bias is None else conv.bias.detach().cpu()
+        return cls(CSR.from_dense(w, mask_or_sparsity), bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _no_grad_input(x, "SparseConv1x1")
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"x must be NCHW with {self.in_channels} channels, got shape {tuple(x.shape)}")
+        n, _, h, w = x.shape
+        x = x.contiguous()
+        ys = [kernels.csr_matmul(self.weight, x[i].reshape(self.in_channels, h * w), channels_first=True)
+              for i in range(n)]
+        y = (ys[0].unsqueeze(0) if n == 1 else torch.stack(ys)).reshape(n, self.out_channels, h, w)
+        if self.bias is not None:
+            y.add_(self.bias.reshape(1, -1, 1, 1))  # y is a fresh tensor of the kernel's: in place is safe
+        return y
+
+    def extra_repr(self) -> str:
+        return f"in_channels={self.in_channels}, out_channels={self.out_channels}, density={self.weight.density:.3f}"

@@ -100,6 +100,32 @@ def test_value_exercises_of_01_to_07():
     assert E.grade("07.1", s7.answer_1) == (True, "correct")
     for intensity, ridge in ((2.0, 10.0), (50.0, 10.0)):
         assert E.grade("07.2", s7.answer_2(intensity, ridge), intensity=intensity, ridge=ridge) == (True, "correct")
+    assert E.grade("07.3", s7.my_byte_bound) == (True, "correct")
+    assert E.grade("07.4", s7.my_crossover) == (True, "correct")
+
+
+def _bound_without_activations(o, k, b, s, ib=2):
+    return 4 * o * k / ((1 - s) * o * k * (4 + ib) + 4 * (o + 1))
+
+
+def _bound_with_sparsity_as_density(o, k, b, s, ib=2):
+    act = 4 * (k * b + o * b)
+    return (4 * o * k + act) / (s * o * k * (4 + ib) + 4 * (o + 1) + act)
+
+
+def _first_above_one(sparsities, speedups):  # ignores dips and order
+    return next((s for s, v in zip(sparsities, speedups) if v > 1), None)
+
+
+@pytest.mark.parametrize("id,wrong,hint", [
+    ("07.3", _bound_without_activations, "input"), ("07.3", _bound_with_sparsity_as_density, "density of 1 - sparsity"),
+    ("07.3", lambda o, k, b, s, ib=2: 1 / (1 - s), "count dense bytes"), ("07.3", 6.7, "function"),
+    ("07.4", _first_above_one, "every"), ("07.4", lambda sp, su: min(sp), "lowest sparsity"),
+    ("07.4", lambda sp, su: next((s for s, v in sorted(zip(sp, su)) if v >= 1), None), "every"),
+])
+def test_code_exercises_of_07_catch_typical_mistakes(id, wrong, hint):
+    ok, text = E.grade(id, wrong)
+    assert ok is False and hint in text, text
 
 
 @pytest.mark.parametrize("id,wrong,context,hint", [

@@ -70,3 +70,33 @@ def test_holds_beyond_spread_can_fail_and_pass():
     assert lower_bound([1.0, 3.0]) == pytest.approx(2.0 - 2**0.5)
     with pytest.raises(ValueError, match="at least 2 paired seeds"):
         lower_bound([1.0])
+
+
+def test_ci_compares_timed_verdict_lines_without_their_verdict():
+    """nbval's sanitizer blanks the verdict of a timed claim (a test never asserts a speed) and leaves
+    every other verdict line as it is."""
+    import configparser
+    import io
+    import re
+    from contextlib import redirect_stdout
+    from pathlib import Path
+
+    from sparsekit.report import Report
+
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).with_name("nbval_sanitize.cfg"))
+    subs = [(re.compile(cfg[s]["regex"]), cfg[s]["replace"]) for s in cfg.sections()]
+
+    def shown(verdict, timed):
+        r = Report("00_demo", "quick", [0])
+        r.add("K1", "fast", paper="2x", ours="1x", verdict=verdict, timed=timed)
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            r.print_verdicts()
+        text = buf.getvalue()
+        for rx, rep in subs:
+            text = rx.sub(rep, text)
+        return text
+
+    assert shown(True, True) == shown(False, True) == shown(None, True)
+    assert shown(True, False) != shown(False, False)  # an untimed verdict is still compared

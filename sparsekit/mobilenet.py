@@ -1,0 +1,194 @@
+"""MobileNet v1 for timing: the dense network against the same network with sparse 1x1 convolutions.
+
+Elsen et al. (Fast Sparse ConvNets, CVPR 2020) run MobileNet v1 with its pointwise (1x1)
+convolutions sparse and report 1.3-2.4x faster inference than the dense network on an ARM phone.
+This module builds MobileNet v1 as Howard et al. (arXiv 1704.04861, Table 1) define it - a 3x3
+stem, 13 depthwise-separable blocks, average pooling, a 1000-way classifier - at width 1.0 and
+224 x 224 input, with batch normalisation folded into the convolutions' biases (as at inference).
+
+The weights are random (He initialisation; sparse weights are rescaled by ``1 / sqrt(density)`` so
+activations keep their scale): the time of a product does not depend on the values, only on the
+shapes and on where the zeros are. Sparse 1x1 convolutions keep a random ``1 - sparsity`` share of
+each layer's weights exactly; everything else (stem, depthwise, classifier) stays dense.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from .masks import random_mask
+from .nn import SparseConv1x1
+
+__all__ = ["BLOCKS", "mobilenet_v1", "sparsify_pointwise", "pointwise_layers", "flops", "dense_variants",
+           "bench_layers", "bench_mobilenet"]
+
+# (in channels, out channels, stride of the depthwise conv) of the 13 depthwise-separable blocks
+BLOCKS = ((32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2),
+          *((512, 512, 1),) * 5, (512, 1024, 2), (1024, 1024, 1))
+
+
+def _conv(c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    conv = nn.Conv2d(c_in, c_out, k, stride, padding=k // 2, groups=groups, bias=True)
+    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+    nn.init.zeros_(conv.bias)
+    return nn.Sequential(conv, nn.ReLU(inplace=True))
+
+
+class MobileNetV1(nn.Module):
+    def __init__(self, width: float = 1.0, num_classes: int = 1000):
+        super().__init__()
+        if not width > 0:
+            raise ValueError(f"width must be positive, got {width}")
+        ch = lambda c: max(8, int(c * width))  # noqa: E731
+        layers = [_conv(3, ch(32), 3, 2)]
+        for c_in, c_out, stride in BLOCKS:
+            layers += [_conv(ch(c_in), ch(c_in), 3, stride, groups=ch(c_in)), _conv(ch(c_in), ch(c_out), 1)]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(ch(1024), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        if x.is_mkldnn:
+            x = x.to_dense()
+        return self.classifier(x.mean((2, 3)))
+
+
+def mobilenet_v1(width: float = 1.0, num_classes: int = 1000, seed: int = 0) -> MobileNetV1:
+    """MobileNet v1 (random weights, BN folded), in eval mode."""
+    torch.manual_seed(seed)
+    return MobileNetV1(width, num_classes).eval()
+
+
+def pointwise_layers(model: MobileNetV1) -> list[tuple[int, nn.Module]]:
+    """(index in ``model.features``, the 1x1 convolution) for every pointwise layer."""
+    return [(i, blk[0]) for i, blk in enumerate(model.features)
+            if isinstance(blk[0], (nn.Conv2d, SparseConv1x1)) and
+            (isinstance(blk[0], SparseConv1x1) or blk[0].kernel_size == (1, 1))]
+
+
+def sparsify_pointwise(model: MobileNetV1, sparsity: float, seed: int = 0) -> MobileNetV1:
+    """A copy of ``model`` whose 1x1 convolutions keep exactly ``1 - sparsity`` of their weights (at
+    random, rescaled by ``1 / sqrt(density)``) and run on sparsekit's CSR kernel."""
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must lie in [0, 1), got {sparsity}")
+    out = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for i, conv in pointwise_layers(out):
+            w = conv.weight.reshape(conv.out_channels, conv.in_channels)
+            mask = random_mask(w.shape, sparsity, generator=g)
+            conv.weight.mul_(mask.reshape(conv.weight.shape) / (1 - sparsity) ** 0.5)
+            out.features[i][0] = SparseConv1x1.from_dense(conv, mask)
+    return out
+
+
+def flops(model: MobileNetV1, size: int = 224) -> dict:
+    """Multiply-adds x 2 of one image: all layers, and the 1x1 layers alone (their kept weights only)."""
+    total, pointwise = 0, 0
+    hw = size // 2  # after the stride-2 stem
+    total += 2 * 3 * 3 * 3 * model.features[0][0].out_channels * hw * hw
+    for blk in list(model.features)[1:]:
+        layer = blk[0]
+        if isinstance(layer, SparseConv1x1):
+            f = 2 * layer.weight.nnz * hw * hw
+            pointwise += f
+        elif layer.kernel_size == (1, 1):
+            f = 2 * int((layer.weight != 0).sum()) * hw * hw
+            pointwise += f
+        else:  # depthwise 3x3: its stride sets the next resolution
+            hw = (hw + layer.stride[0] - 1) // layer.stride[0]
+            f = 2 * 9 * layer.out_channels * hw * hw
+        total += f
+    total += 2 * model.classifier.in_features * model.classifier.out_features
+    return {"total": total, "pointwise": pointwise}
+
+
+def dense_variants(model: MobileNetV1, x: torch.Tensor) -> dict:
+    """torch's ways to run the dense network on CPU - NCHW, channels-last, oneDNN (mkldnn tensors) -
+    as zero-argument calls, to be timed together (the fastest is the baseline)."""
+    import warnings
+
+    cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    out = {"NCHW": lambda: model(x), "channels-last": lambda: cl(x_cl)}
+    if torch.backends.mkldnn.is_available():
+        mk = copy.deepcopy(model)
+        with warnings.catch_warnings():  # torch.utils.mkldnn builds its modules with the deprecated script_method
+            warnings.simplefilter("ignore", FutureWarning)
+            from torch.utils import mkldnn
+
+            mk.features = mkldnn.to_mkldnn(mk.features)
+        out["oneDNN (mkldnn tensors)"] = lambda: mk(x.to_mkldnn())
+    return out
+
+
+def bench_layers(dense: MobileNetV1, sparse: MobileNetV1, reps: int = 10, size: int = 224,
+                 progress: bool = True) -> list[dict]:
+    """Each 1x1 layer alone, at its input resolution: sparsekit against the best dense method."""
+    from .bench import dense_methods, measure
+    from .kernels import csr_matmul
+    from .utils import progress as progress_bar
+
+    rows, hw = [], size // 2
+    shapes = []
+    for blk_d, blk_s in zip(list(dense.features)[1:], list(sparse.features)[1:]):
+        layer = blk_d[0]
+        if layer.kernel_size == (3, 3):
+            hw = (hw + layer.stride[0] - 1) // layer.stride[0]
+        else:
+            shapes.append((layer, blk_s[0], hw))
+    g = torch.Generator().manual_seed(0)
+    for k, (conv, sp, hw) in enumerate(progress_bar(shapes, desc="1x1 layers", disable=not progress)):
+        x = torch.rand(conv.in_channels, hw * hw, generator=g)
+        w = conv.weight.detach().reshape(conv.out_channels, conv.in_channels)
+        methods = dense_methods(x, channels_first=True)
+        fns = {name: m(w) for name, m in methods.items()}
+        fns["sparsekit csr"] = lambda sp=sp, x=x: csr_matmul(sp.weight, x, channels_first=True)
+        t = measure(fns, reps=reps)
+        best = min(methods, key=t.__getitem__)
+        rows.append({"layer": k + 1, "out": conv.out_channels, "in": conv.in_channels, "pixels": hw * hw,
+                     "best dense": best, "dense_s": t[best], "sparse_s": t["sparsekit csr"],
+                     "speedup": t[best] / t["sparsekit csr"]})
+    return rows
+
+
+def bench_mobilenet(sparsity: float = 0.9, reps: int = 10, size: int = 224, seed: int = 0,
+                    progress: bool = True) -> dict:
+    """The whole network, batch 1: the best dense variant against the sparse network (its 1x1
+    layers on sparsekit, the rest dense NCHW), and every 1x1 layer alone."""
+    from .bench import measure
+
+    if reps < 1:
+        raise ValueError(f"reps must be positive, got {reps}")
+    dense = mobilenet_v1(seed=seed)
+    sparse = sparsify_pointwise(dense, sparsity, seed)
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        variants = dense_variants(dense, x)
+        err = (sparse(x) - _masked_dense(sparse)(x)).abs().max().item()
+        fns = {**variants, "sparse (sparsekit 1x1)": lambda: sparse(x)}
+        t = measure(fns, reps=reps, warmup=2, inner=2)
+        layers = bench_layers(dense, sparse, reps=reps, size=size, progress=progress)
+    best = min(variants, key=t.__getitem__)
+    fl_d, fl_s = flops(dense, size), flops(sparse, size)
+    return {"sparsity": sparsity, "size": size, "times_s": t, "best dense": best,
+            "speedup": t[best] / t["sparse (sparsekit 1x1)"],
+            "speedup vs NCHW": t["NCHW"] / t["sparse (sparsekit 1x1)"],
+            "flops_dense": fl_d["total"], "flops_sparse": fl_s["total"],
+            "pointwise_share": fl_d["pointwise"] / fl_d["total"], "max_abs_error": err, "layers": layers}
+
+
+def _masked_dense(sparse: MobileNetV1) -> MobileNetV1:
+    """The sparse network with its 1x1 layers back as dense convolutions holding the same
+    (zero-filled) weights: the oracle the sparse network must agree with."""
+    out = copy.deepcopy(sparse)
+    for i, sp in pointwise_layers(out):
+        conv = nn.Conv2d(sp.in_channels, sp.out_channels, 1)
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(sp.weight.to_dense()).reshape(conv.weight.shape))
+            conv.bias.copy_(sp.bias)
+        out.features[i][0] = conv
+    return out
