@@ -13,6 +13,7 @@ cheap. One job each:
 - ``train``: the one training loop (``fit``), its result object, ``evaluate``
 - ``models``: the shared MLPs and the small CNN
 - ``rnn``: recurrent classifiers, graph-grown sparse RNNs, their graph properties
+- ``thesis_pruning``: the RNN thesis's pruning study redone on its own trained models, rule and test loop
 - ``sdr``: sparse distributed representations - packed overlaps and unions, closed forms, Monte Carlo
 - ``sparsey``: a Sparsey-style memory (competitive modules, single-trial learning)
 - ``activations``: activation-sparsity hooks and the top-k activation
@@ -49,6 +50,6 @@ __version__ = "0.1.0"
 __all__ = [
     "activations", "bench", "book", "control", "data", "exercises", "formats", "kernels", "masks", "metrics",
     "mobilenet", "models", "nm", "nn", "plotting", "prune", "report", "rnn", "roofline", "run", "sdr", "sparsey",
-    "train", "transformers",
+    "thesis_pruning", "train", "transformers",
     "utils",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "prune_surviving",
     "global_magnitude_masks",
     "global_prune_surviving",
+    "percentile_masks",
     "random_mask",
     "erk_densities",
     "cubic_sparsity",
@@ -169,6 +170,26 @@ def global_prune_surviving(
     """Prune ``round(rate * alive)`` of the surviving weights, pooled over all tensors."""
     f = _check_rate(rate)
     return _global(weights, masks, lambda n, n_alive: (n - n_alive) + round(f * n_alive))
+
+
+def percentile_masks(weights: Mapping[str, torch.Tensor], percent: float) -> dict[str, torch.Tensor]:
+    """The RNN-pruning thesis's rule (arXiv 2407.20601, ``PruneRNN.apply_mask``): one threshold, the
+    ``percent``-th percentile of all |w| pooled (``numpy.percentile``, linear interpolation), and
+    every weight with ``|w| >= threshold`` kept. Unlike :func:`global_magnitude_masks` the count is
+    not exact: ties at the threshold are all kept, so ``percent=100`` keeps the largest weight(s)
+    rather than none, and interpolation can keep one more or one fewer than ``percent``% suggests.
+    """
+    import numpy as np
+
+    if not 0 <= percent <= 100:
+        raise ValueError(f"percent must lie in [0, 100], got {percent}")
+    if not weights:
+        raise ValueError("weights is empty")
+    checked = {n: _check_weight(w, f"weights[{n!r}]") for n, w in weights.items()}
+    # as the thesis does: the percentile of the weights' own dtype, compared in that dtype
+    pooled = np.concatenate([w.abs().flatten().cpu().numpy() for w in checked.values()])
+    threshold = np.percentile(pooled, percent)
+    return {n: ~(w.abs() < torch.tensor(float(threshold), dtype=w.dtype)) for n, w in checked.items()}
 
 
 # --------------------------------------------------------------------------- random and ERK

@@ -32,12 +32,14 @@ __all__ = [
     "check_cell",
     "make_rnn",
     "last_outputs",
+    "READS",
     "RNNClassifier",
     "recurrent_weights",
     "dag_from_graph",
     "layer_index",
     "GraphRNN",
     "graph_properties",
+    "barabasi_albert",
     "random_graph",
     "train_sequences",
     "accuracy",
@@ -70,20 +72,67 @@ def last_outputs(out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return out[torch.arange(out.shape[0], device=out.device), idx]
 
 
+READS = ("last", "padded_end")
+
+
 class RNNClassifier(nn.Module):
-    """Embedding -> ``num_layers`` stacked recurrent layers -> Linear (the thesis's base model)."""
+    """Embedding -> ``num_layers`` stacked recurrent layers -> Linear (the thesis's base model).
+
+    ``read`` says which output the classifier sees: ``"last"``, each string's last symbol, or
+    ``"padded_end"``, the last step of the right-padded batch, after the string's padding zeros
+    have gone through the network too - what the thesis's code does (``output = input[-1]``), so
+    its predictions depend on how long the longest string of the batch is.
+    """
 
     def __init__(self, cell: str = "gru", hidden: int = 50, num_layers: int = 3, embed: int = 50,
-                 vocab: int = 128, num_classes: int = 2):
+                 vocab: int = 128, num_classes: int = 2, read: str = "last"):
         super().__init__()
+        if read not in READS:
+            raise ValueError(f"read must be one of {READS}, got {read!r}")
         self.cell = check_cell(cell)
+        self.read = read
         self.embedding = nn.Embedding(vocab, embed)
         self.rnn = make_rnn(cell, embed, hidden, num_layers)
         self.fc = nn.Linear(hidden, num_classes)
 
+    def steps(self, x: torch.Tensor) -> torch.Tensor:
+        """The top recurrent layer's output at every step, (batch, time, hidden)."""
+        return self.rnn(self.embedding(x))[0]
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        out, _ = self.rnn(self.embedding(x))
-        return self.fc(last_outputs(out, lengths))
+        out = self.steps(x)
+        return self.fc(out[:, -1] if self.read == "padded_end" else last_outputs(out, lengths))
+
+    @classmethod
+    def from_thesis(cls, state_dict: dict[str, torch.Tensor], cell: str, read: str = "padded_end") -> RNNClassifier:
+        """The thesis's trained model (``sparsekit.data.thesis.load_thesis_state_dict``) in this class.
+
+        Its ``MaskedRecurrentLayer`` computes the same gates as torch's cells, in the same order
+        (GRU: reset, update, new with the reset applied to ``W_hn h + b_hn``; LSTM: input, forget,
+        cell, output), so its weights copy over one to one; its masks multiply the weights.
+        """
+        check_cell(cell)
+        layers = sorted({int(k.split(".")[2]) for k in state_dict if k.startswith("recurrent.recurrent_layers.")})
+        if not layers or "embedding.weight" not in state_dict or "out.weight" not in state_dict:
+            raise ValueError("state_dict is not the thesis's model: it needs embedding.weight, "
+                             "recurrent.recurrent_layers.<l>.* and out.weight")
+        w_hh = state_dict["recurrent.recurrent_layers.0.weight_hh"]
+        hidden, gates = w_hh.shape[1], w_hh.shape[0] // w_hh.shape[1]
+        if gates != _GATES[cell]:
+            raise ValueError(f"state_dict holds {gates} gate block(s) per layer but cell {cell!r} has {_GATES[cell]}")
+        vocab, embed = state_dict["embedding.weight"].shape
+        model = cls(cell, hidden, len(layers), embed, vocab, state_dict["out.weight"].shape[0], read=read)
+        ours = {"embedding.weight": state_dict["embedding.weight"], "fc.weight": state_dict["out.weight"],
+                "fc.bias": state_dict["out.bias"]}
+        for layer in layers:
+            src = f"recurrent.recurrent_layers.{layer}."
+            masks = {"ih": state_dict.get(src + "mask_i2h"), "hh": state_dict.get(src + "mask_h2h")}
+            for kind in ("ih", "hh"):
+                w = state_dict[src + f"weight_{kind}"]
+                ours[f"rnn.weight_{kind}_l{layer}"] = w if masks[kind] is None else w * masks[kind]
+                ours[f"rnn.bias_{kind}_l{layer}"] = state_dict[src + f"bias_{kind}"]
+        model.load_state_dict(ours)
+        return model.eval()
 
 
 def recurrent_weights(model: nn.Module, mode: str = "both") -> list[str]:
@@ -228,12 +277,38 @@ def graph_properties(graph: nx.Graph) -> dict[str, float]:
     return props
 
 
+def barabasi_albert(n: int, m: int, seed: int) -> nx.Graph:
+    """Barabasi-Albert preferential attachment grown from ``m`` isolated nodes (Barabasi & Albert 1999;
+    networkx before 3.0 and the thesis's graphs, arXiv 2407.20601).
+
+    Node ``m`` links to all ``m`` initial nodes; every later node links to ``m`` distinct earlier nodes,
+    each drawn with probability proportional to its degree. networkx 3 starts from a star on ``m + 1``
+    nodes instead, so its graphs oriented low -> high index have a single source; these have ``m``
+    (the initial nodes), as the thesis's 800 graphs do.
+    """
+    if not (isinstance(m, int) and 1 <= m < n):
+        raise ValueError(f"need integers 1 <= m < n, got m={m!r}, n={n!r}")
+    rng = np.random.default_rng(seed)
+    g = nx.empty_graph(m)
+    targets = list(range(m))
+    ends: list[int] = []  # every edge end once: a node appears as often as its degree
+    for new in range(m, n):
+        g.add_edges_from((new, t) for t in targets)
+        ends += targets + [new] * m
+        chosen: set[int] = set()
+        while len(chosen) < m and new + 1 < n:
+            chosen.add(ends[int(rng.integers(len(ends)))])
+        targets = sorted(chosen)
+    return g
+
+
 def random_graph(kind: str, n: int, seed: int) -> nx.Graph:
-    """The thesis's generators: Barabasi-Albert with m = n // 10, Watts-Strogatz with k = n // 5, p = 1."""
+    """The thesis's generators: Barabasi-Albert with m = n // 10 grown from m isolated nodes
+    (:func:`barabasi_albert`), Watts-Strogatz with k = n // 5, p = 1."""
     if n < 10:
         raise ValueError(f"n must be at least 10 (m = n // 10 >= 1), got {n}")
     if kind == "ba":
-        return nx.barabasi_albert_graph(n, max(1, n // 10), seed=seed)
+        return barabasi_albert(n, max(1, n // 10), seed)
     if kind == "ws":
         return nx.connected_watts_strogatz_graph(n, max(2, n // 5), 1.0, tries=100, seed=seed)
     raise ValueError(f"kind must be 'ba' (Barabasi-Albert) or 'ws' (Watts-Strogatz), got {kind!r}")

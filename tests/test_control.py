@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sparsekit.control.dynamics import IDENTITY, OFF, RELU, GatedMLP, fit, mse, sparsify
-from sparsekit.control.milp import interval_bounds, plan_milp, rollout
+from sparsekit.control.milp import has_feasible_point, interval_bounds, plan_milp, rollout
 from sparsekit.control.planners import closed_loop, plan_cem, plan_gradient, plan_mppi, rollout_cost
 from sparsekit.control.systems import Pendulum, Pusher
 
@@ -70,7 +70,7 @@ def test_milp_optimum_beats_random_plans_and_matches_rollout():
     r0, o0, goal = np.array([0.12, 0.0]), np.array([0.3, 0.2]), np.array([0.45, 0.2])
     lo, hi = -0.05 * np.ones(2), 0.05 * np.ones(2)
     plan = plan_milp(m, r0, o0, goal, 3, lo, hi, time_limit=20)
-    assert plan.status == "Optimal"
+    assert plan.status == "Optimal" and plan.optimal and plan.feasible and plan.gap == 0.0
     _, os_, _ = rollout(m, r0, o0, plan.actions)
     model_cost = np.abs(os_ - goal).sum()
     assert model_cost == pytest.approx(plan.objective, rel=1e-5, abs=1e-6)
@@ -136,3 +136,25 @@ def test_quiet_highs_keeps_the_banner_out_of_stdout():
     assert "Running HiGHS" in run("import highspy; highspy.Highs()")  # the banner exists ...
     out = run("from sparsekit.control.milp import quiet_highs; quiet_highs(); quiet_highs(); print('ok')")
     assert "Running HiGHS" not in out and out.strip().endswith("ok")  # ... and quiet_highs keeps it out
+
+
+def test_only_a_feasible_point_is_a_plan():
+    """HiGHS's primal_solution_status: 0 none, 1 an infeasible point, 2 feasible; only 2 may be executed."""
+    from types import SimpleNamespace
+
+    assert has_feasible_point(SimpleNamespace(primal_solution_status=2))
+    assert not has_feasible_point(SimpleNamespace(primal_solution_status=1))
+    assert not has_feasible_point(SimpleNamespace(primal_solution_status=0))
+    assert not has_feasible_point(SimpleNamespace())
+
+
+def test_a_solve_stopped_before_any_incumbent_says_so():
+    m = small_model(8).folded()
+    r0, o0, goal = np.array([0.12, 0.0]), np.array([0.3, 0.2]), np.array([0.45, 0.2])
+    lo, hi = -0.05 * np.ones(2), 0.05 * np.ones(2)
+    plan = plan_milp(m, r0, o0, goal, 6, lo, hi, time_limit=1e-6)
+    assert plan.status != "Optimal" and not plan.optimal
+    if not plan.feasible:  # no incumbent in a microsecond: zero actions, infinite cost and gap
+        assert (plan.actions == 0).all() and plan.objective == np.inf and plan.gap == np.inf
+    else:  # a heuristic found a point: its gap is reported
+        assert plan.gap >= 0

@@ -8,6 +8,7 @@ from sparsekit.prune import Pruner
 from sparsekit.rnn import (
     GraphRNN,
     RNNClassifier,
+    barabasi_albert,
     dag_from_graph,
     graph_properties,
     last_outputs,
@@ -140,6 +141,33 @@ def test_graph_generators_and_properties():
     assert {"closeness_var", "betweenness_mean", "diameter", "layers"} <= set(p)
     with pytest.raises(ValueError, match="kind"):
         random_graph("er", 20, 0)
+
+
+@pytest.mark.parametrize("n", [10, 19, 20, 33, 50])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_barabasi_albert_grows_from_m_isolated_nodes_as_the_thesis_graphs(n, seed):
+    """The thesis's 800 graphs (networkx 2.x) have n // 10 source nodes once oriented low -> high;
+    networkx 3's star start would give exactly one."""
+    m = n // 10
+    g = barabasi_albert(n, m, seed)
+    assert g.number_of_nodes() == n and g.number_of_edges() == m * (n - m) and nx.is_connected(g)
+    dag = dag_from_graph(g)
+    assert sorted(v for v in dag if dag.in_degree(v) == 0) == list(range(m))
+    assert graph_properties(g)["source_nodes"] == m
+    assert all(g.degree(v) >= m for v in range(m, n))  # every new node brought m edges
+    assert nx.utils.graphs_equal(g, barabasi_albert(n, m, seed))  # seeded
+
+
+def test_barabasi_albert_prefers_high_degree():
+    """Preferential attachment: over many graphs the first nodes end with more edges than the last."""
+    first, last = [], []
+    for seed in range(30):
+        g = barabasi_albert(60, 2, seed)
+        first.append(np.mean([g.degree(v) for v in range(2, 7)]))
+        last.append(np.mean([g.degree(v) for v in range(55, 60)]))
+    assert np.mean(first) > 2 * np.mean(last)
+    with pytest.raises(ValueError, match="m < n"):
+        barabasi_albert(5, 5, 0)
 
 
 def test_train_sequences_counts_steps_and_epochs():

@@ -87,12 +87,27 @@ def interval_bounds(model: Folded, r0: np.ndarray, u_lo: np.ndarray, u_hi: np.nd
 
 @dataclass
 class Plan:
-    actions: np.ndarray  # (horizon, 2)
-    status: str
-    objective: float
+    actions: np.ndarray  # (horizon, 2); zeros when the solver found no feasible point
+    status: str  # HiGHS's model status, e.g. "Optimal", "Time limit reached"
+    objective: float  # inf without a feasible point
     seconds: float
     binaries: int
     nodes: int
+    gap: float = np.inf  # HiGHS's relative MIP gap at the end (0 when optimal; inf without an incumbent)
+    feasible: bool = False  # the actions come from a feasible point of the MILP
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "Optimal"
+
+
+FEASIBLE = 2  # HiGHS's kSolutionStatusFeasible; 1 (kSolutionStatusInfeasible) is a point that breaks constraints
+
+
+def has_feasible_point(info) -> bool:
+    """Whether HiGHS holds a *feasible* primal point: status 2. Status 1 is an infeasible point
+    (a solver may report one when it stops early) and must not be executed as a plan."""
+    return int(getattr(info, "primal_solution_status", 0)) == FEASIBLE
 
 
 class _Vars:
@@ -240,10 +255,11 @@ def plan_milp(model: Folded, r0, o0, goal, horizon: int, u_lo, u_hi, time_limit:
     seconds = time.perf_counter() - t0
     status = h.modelStatusToString(h.getModelStatus())
     info = h.getInfo()
-    has_sol = info.primal_solution_status >= 1 if hasattr(info, "primal_solution_status") else True
-    x = np.array(h.getSolution().col_value) if has_sol else None
+    x = np.array(h.getSolution().col_value) if has_feasible_point(info) else None
     if x is None or len(x) != n:
         return Plan(np.zeros((horizon, 2)), status, np.inf, seconds, n_bin, int(info.mip_node_count))
     actions = np.array([x[u[t]] for t in range(horizon)])
-    return Plan(actions, status, float(info.objective_function_value), seconds, n_bin, int(info.mip_node_count))
+    gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else np.inf
+    return Plan(actions, status, float(info.objective_function_value), seconds, n_bin, int(info.mip_node_count),
+                gap=0.0 if status == "Optimal" else gap, feasible=True)
 

@@ -1,0 +1,78 @@
+"""The thesis's own data, trained models and logs (arXiv 2407.20601; MIT, shipped in ``thesis_reber/``).
+
+- :func:`load_thesis_reber`: its 18,750 / 6,250 Reber strings as a :class:`~sparsekit.data.reber.ReberData`;
+- :func:`load_thesis_state_dict`: the trained base model of one cell (RNN-Tanh, RNN-ReLU, GRU, LSTM);
+- :func:`load_thesis_prune_log`: its pruning log, one row per (pruned kind, level, epoch);
+- :func:`load_thesis_structure`: its random-graph results, one row per graph.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+
+from .reber import ReberData
+
+__all__ = ["THESIS_DIR", "THESIS_CELLS", "load_thesis_reber", "load_thesis_state_dict", "load_thesis_prune_log",
+           "load_thesis_structure"]
+
+THESIS_DIR = Path(__file__).with_name("thesis_reber")
+THESIS_CELLS = {"rnn_tanh": "rnn_tanh", "rnn_relu": "rnn_relu", "gru": "gru", "lstm": "lstm"}
+
+
+def _cell(cell: str) -> str:
+    if cell not in THESIS_CELLS:
+        raise ValueError(f"cell must be one of {', '.join(THESIS_CELLS)}, got {cell!r}")
+    return THESIS_CELLS[cell]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path.name} is missing from {THESIS_DIR}; reinstall sparsekit with its data")
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def load_thesis_reber() -> ReberData:
+    """The thesis's train / test strings and labels (1 = valid), in the files' order."""
+    split = {}
+    for name in ("train", "test"):
+        rows = _rows(THESIS_DIR / f"{name}_data.csv")
+        split[name] = ([r["string"] for r in rows], torch.tensor([int(r["valid"]) for r in rows]))
+    return ReberData(split["train"][0], split["train"][1], split["test"][0], split["test"][1])
+
+
+def load_thesis_state_dict(cell: str) -> dict[str, torch.Tensor]:
+    """The thesis's trained base model of ``cell`` as its own state dict (keys ``embedding.weight``,
+    ``recurrent.recurrent_layers.{l}.weight_ih`` ..., ``out.weight``)."""
+    return torch.load(THESIS_DIR / "state_dicts" / f"{_cell(cell)}.pt", map_location="cpu", weights_only=True)
+
+
+def load_thesis_prune_log(cell: str):
+    """The pruning log of ``cell`` as a DataFrame: ``kind`` ("base", "both", "i2h", "h2h"), ``prune``
+    (percent), ``epoch`` (0 = right after pruning), train/test loss and accuracy."""
+    import pandas as pd
+
+    df = pd.DataFrame(_rows(THESIS_DIR / "results" / "prune" / f"{_cell(cell)}.csv"))
+    kind = df.pop("mode").str.replace(cell, "", n=1, regex=False)
+    df.insert(0, "kind", kind.map({"": "base", "_prune": "both", "_prune_i2h": "i2h", "_prune_h2h": "h2h"}))
+    if df["kind"].isna().any():
+        raise ValueError(f"unexpected mode names in the {cell} log")
+    for col in ("prune", "epoch"):
+        df[col] = df[col].astype(int)
+    for col in ("train_loss", "train_acc", "test_loss", "test_acc", "time"):
+        df[col] = df[col].astype(float)
+    return df
+
+
+def load_thesis_structure(cell: str):
+    """The random-graph study of ``cell``: one row per graph, its properties and test accuracy."""
+    import pandas as pd
+
+    df = pd.DataFrame(_rows(THESIS_DIR / "results" / "structure" / f"{_cell(cell)}.csv"))
+    for col in df.columns:
+        if col not in ("mode", "graph"):
+            df[col] = pd.to_numeric(df[col])
+    return df

@@ -1,0 +1,144 @@
+"""The thesis's pruning study redone on its own trained models, its own test set and its own rule.
+
+Darji (arXiv 2407.20601) trained an RNN-Tanh, RNN-ReLU, GRU and LSTM classifier of Reber strings
+(embedding 128 -> 50, three recurrent layers of 50, linear 50 -> 2), then pruned each at 10 ... 100%
+in three modes - the input-to-hidden matrices (``i2h``), the hidden-to-hidden ones (``h2h``) or
+``both`` - tested it at once ("epoch 0" of its log) and retrained it for 10 epochs. Its models,
+data and logs ship with sparsekit (``sparsekit.data.thesis``), so the first step can be repeated
+exactly: the same weights, the same strings, the same rule (:func:`sparsekit.masks.percentile_masks`).
+
+What cannot be repeated exactly is the batching: the thesis tested in shuffled batches of 32, each
+padded to its own longest string, and read the network's output at the batch's last padded step
+(:class:`~sparsekit.rnn.RNNClassifier` with ``read="padded_end"``), so a string's prediction depends
+on the strings it was batched with. :func:`padded_batch_accuracy` redoes that with seeded shuffles
+(the spread over seeds is the size of that effect); ``read="last"`` gives the batch-free answer.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data.reber import encode
+from .data.thesis import load_thesis_prune_log, load_thesis_reber, load_thesis_state_dict
+from .masks import percentile_masks
+from .rnn import CELLS, MODES, RNNClassifier, recurrent_weights
+from .utils import progress
+
+__all__ = ["LEVELS", "prune_like_thesis", "padded_batch_accuracies", "padded_batch_accuracy", "epoch0_table",
+           "thesis_row_agrees"]
+
+LEVELS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+
+
+def prune_like_thesis(model: RNNClassifier, percent: float, kind: str) -> tuple[RNNClassifier, float]:
+    """A copy of ``model`` with the thesis's rule applied to its ``kind`` of recurrent matrices (one
+    percentile threshold pooled over all three layers), and the share of those weights it removed."""
+    if kind not in MODES:
+        raise ValueError(f"kind must be one of {MODES}, got {kind!r}")
+    pruned = copy.deepcopy(model)
+    names = recurrent_weights(pruned, kind)
+    params = dict(pruned.named_parameters())
+    masks = percentile_masks({n: params[n].detach() for n in names}, percent)
+    with torch.no_grad():
+        for n, m in masks.items():
+            params[n].mul_(m)
+    removed = sum(int((~m).sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
+    return pruned, removed
+
+
+def _padded_batch_reads(lengths: torch.Tensor, batch_size: int, seed: int | None) -> torch.Tensor:
+    """For every string, the step the thesis's test loop read: its batch's longest length - 1."""
+    order = torch.arange(len(lengths)) if seed is None else torch.as_tensor(
+        np.random.default_rng(seed).permutation(len(lengths)))
+    read = torch.empty_like(lengths)
+    for i in range(0, len(order), batch_size):
+        idx = order[i : i + batch_size]
+        read[idx] = lengths[idx].max() - 1
+    return read
+
+
+@torch.no_grad()
+def padded_batch_accuracies(model: RNNClassifier, strings: list[str], labels: torch.Tensor, batch_size: int = 32,
+                            seeds=(0,)) -> dict:
+    """Accuracy under the thesis's test loop for each shuffle seed (``None``: the given order), and
+    read at each string's last symbol (key ``"last"``).
+
+    The thesis batched shuffled strings by ``batch_size``, padded each batch to its longest string and
+    read the last padded step. A recurrent network is causal, so that output equals the output at
+    step (batch's longest length - 1) of the same string padded further: one forward pass over all
+    strings padded to the overall longest gives every batching at once.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if len(strings) != len(labels):
+        raise ValueError(f"strings and labels differ in length: {len(strings)} and {len(labels)}")
+    return _accuracies(model, *encode(strings), labels, batch_size, seeds)
+
+
+@torch.no_grad()
+def _accuracies(model: RNNClassifier, x: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor,
+                batch_size: int, seeds) -> dict:
+    model.eval()
+    out = torch.cat([model.steps(x[i : i + 1024]) for i in range(0, len(x), 1024)])
+    rows = torch.arange(len(x))
+
+    def acc(read):
+        return float((model.fc(out[rows, read]).argmax(-1) == labels).float().mean())
+
+    result = {seed: acc(_padded_batch_reads(lengths, batch_size, seed)) for seed in seeds}
+    result["last"] = acc(lengths - 1)
+    return result
+
+
+def padded_batch_accuracy(model: RNNClassifier, strings: list[str], labels: torch.Tensor, batch_size: int = 32,
+                          seed: int | None = 0) -> float:
+    """Accuracy in batches of ``batch_size``, each right-padded to its own longest string and read at
+    its last padded step, in an order shuffled by ``seed`` (``None``: the given order) - the thesis's
+    test loop (for a model whose ``read`` is ``"padded_end"``; with ``"last"`` the batching is moot)."""
+    if model.read == "last":
+        return padded_batch_accuracies(model, strings, labels, batch_size, ())["last"]
+    return padded_batch_accuracies(model, strings, labels, batch_size, (seed,))[seed]
+
+
+def epoch0_table(cells=CELLS, kinds=MODES, levels=LEVELS, seeds=(0, 1, 2), batch_size: int = 32,
+                 show_progress: bool = True) -> pd.DataFrame:
+    """One row per (cell, kind, level), plus level 0 (the unpruned model): the thesis's logged test
+    accuracy right after pruning, ours with the thesis's padded batches (mean, min and max over
+    ``seeds`` shuffles) and ours read at each string's last symbol, and the share of weights removed."""
+    data = load_thesis_reber()
+    x, lengths = encode(data.test)
+    logs = {c: load_thesis_prune_log(c) for c in cells}
+    bases = {c: RNNClassifier.from_thesis(load_thesis_state_dict(c), c) for c in cells}
+    rows = []
+    jobs = [(c, k, p) for c in cells for k in kinds for p in (0, *levels) if p > 0 or k == kinds[0]]
+    for cell, kind, percent in progress(jobs, desc="thesis models", disable=not show_progress):
+        log, base = logs[cell], bases[cell]
+        if percent == 0:
+            model, removed = base, 0.0
+            logged = log[(log.kind == "base")].sort_values("epoch").test_acc.iloc[-1]
+        else:
+            model, removed = prune_like_thesis(base, percent, kind)
+            logged = log[(log.kind == kind) & (log.prune == percent) & (log.epoch == 0)].test_acc.iloc[0]
+        got = _accuracies(model, x, lengths, data.y_test, batch_size, seeds)
+        accs = [got[s] for s in seeds]
+        rows.append(dict(cell=cell, kind="none" if percent == 0 else kind, prune=percent, removed=removed,
+                         thesis=float(logged), ours=float(np.mean(accs)), ours_min=min(accs), ours_max=max(accs),
+                         ours_last_symbol=got["last"]))
+    out = pd.DataFrame(rows)
+    out["difference"] = out["ours"] - out["thesis"]
+    return out
+
+
+def thesis_row_agrees(table: pd.DataFrame, margin: float = 0.01) -> pd.Series:
+    """Rule R0 of notebook 02, row by row: the thesis's logged accuracy lies within our range over
+    the shuffled batchings (``ours_min`` .. ``ours_max``), widened by ``margin`` on each side."""
+    missing = {"thesis", "ours_min", "ours_max"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks the columns {sorted(missing)} (use epoch0_table)")
+    if margin < 0:
+        raise ValueError(f"margin must be non-negative, got {margin}")
+    return (table["thesis"] >= table["ours_min"] - margin) & (table["thesis"] <= table["ours_max"] + margin)
