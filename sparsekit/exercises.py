@@ -514,13 +514,13 @@ def _own_byte_bound(fn) -> str | None:
         bad = _number(got, "a float")
         if bad:
             return f"on {what}: {bad}"
-        want = byte_bound(SimpleNamespace(out_features=o, in_features=k, batch_size=b), 1 - s, "csr", ib)
+        layer = SimpleNamespace(out_features=o, in_features=k, batch_size=b)
+        want = byte_bound(layer, 1 - s, "csr", ib)
         if abs(got - want) <= 1e-6 * want:
             continue
         no_act = (4 * o * k) / ((1 - s) * o * k * (4 + ib) + 4 * (o + 1))
         if abs(got - no_act) <= 1e-6 * no_act:
             return f"on {what}: both products also read the input and write the output (4 (k b + o b) bytes each)"
-        layer = SimpleNamespace(out_features=o, in_features=k, batch_size=b)
         swapped = byte_bound(layer, s, "csr", ib) if s > 0 else None
         if swapped is not None and abs(got - swapped) <= 1e-6 * swapped:
             return f"on {what}: the CSR keeps a density of 1 - sparsity of the weights, not the sparsity"

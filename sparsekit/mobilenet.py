@@ -62,11 +62,24 @@ def mobilenet_v1(width: float = 1.0, num_classes: int = 1000, seed: int = 0) -> 
     return MobileNetV1(width, num_classes).eval()
 
 
+def _is_pointwise(layer: nn.Module) -> bool:
+    return isinstance(layer, SparseConv1x1) or (isinstance(layer, nn.Conv2d) and layer.kernel_size == (1, 1))
+
+
 def pointwise_layers(model: MobileNetV1) -> list[tuple[int, nn.Module]]:
     """(index in ``model.features``, the 1x1 convolution) for every pointwise layer."""
-    return [(i, blk[0]) for i, blk in enumerate(model.features)
-            if isinstance(blk[0], (nn.Conv2d, SparseConv1x1)) and
-            (isinstance(blk[0], SparseConv1x1) or blk[0].kernel_size == (1, 1))]
+    return [(i, blk[0]) for i, blk in enumerate(model.features) if _is_pointwise(blk[0])]
+
+
+def _blocks_at_resolution(model: MobileNetV1, size: int):
+    """(index, layer, side of its output) for every layer after the stem: a depthwise layer's stride
+    sets the resolution, a 1x1 layer keeps it."""
+    side = size // 2  # after the stride-2 stem
+    for i, blk in enumerate(list(model.features)[1:], start=1):
+        layer = blk[0]
+        if not _is_pointwise(layer):
+            side = (side + layer.stride[0] - 1) // layer.stride[0]
+        yield i, layer, side
 
 
 def sparsify_pointwise(model: MobileNetV1, sparsity: float, seed: int = 0) -> MobileNetV1:
@@ -87,19 +100,14 @@ def sparsify_pointwise(model: MobileNetV1, sparsity: float, seed: int = 0) -> Mo
 
 def flops(model: MobileNetV1, size: int = 224) -> dict:
     """Multiply-adds x 2 of one image: all layers, and the 1x1 layers alone (their kept weights only)."""
-    total, pointwise = 0, 0
-    hw = size // 2  # after the stride-2 stem
-    total += 2 * 3 * 3 * 3 * model.features[0][0].out_channels * hw * hw
-    for blk in list(model.features)[1:]:
-        layer = blk[0]
-        if isinstance(layer, SparseConv1x1):
-            f = 2 * layer.weight.nnz * hw * hw
+    hw = size // 2
+    total, pointwise = 2 * 3 * 3 * 3 * model.features[0][0].out_channels * hw * hw, 0
+    for _, layer, hw in _blocks_at_resolution(model, size):
+        if _is_pointwise(layer):
+            kept = layer.weight.nnz if isinstance(layer, SparseConv1x1) else int((layer.weight != 0).sum())
+            f = 2 * kept * hw * hw
             pointwise += f
-        elif layer.kernel_size == (1, 1):
-            f = 2 * int((layer.weight != 0).sum()) * hw * hw
-            pointwise += f
-        else:  # depthwise 3x3: its stride sets the next resolution
-            hw = (hw + layer.stride[0] - 1) // layer.stride[0]
+        else:  # depthwise 3x3
             f = 2 * 9 * layer.out_channels * hw * hw
         total += f
     total += 2 * model.classifier.in_features * model.classifier.out_features
@@ -132,14 +140,9 @@ def bench_layers(dense: MobileNetV1, sparse: MobileNetV1, reps: int = 10, size: 
     from .kernels import csr_matmul
     from .utils import progress as progress_bar
 
-    rows, hw = [], size // 2
-    shapes = []
-    for blk_d, blk_s in zip(list(dense.features)[1:], list(sparse.features)[1:]):
-        layer = blk_d[0]
-        if layer.kernel_size == (3, 3):
-            hw = (hw + layer.stride[0] - 1) // layer.stride[0]
-        else:
-            shapes.append((layer, blk_s[0], hw))
+    rows = []
+    shapes = [(layer, sparse.features[i][0], hw) for i, layer, hw in _blocks_at_resolution(dense, size)
+              if _is_pointwise(layer)]
     g = torch.Generator().manual_seed(0)
     for k, (conv, sp, hw) in enumerate(progress_bar(shapes, desc="1x1 layers", disable=not progress)):
         x = torch.rand(conv.in_channels, hw * hw, generator=g)

@@ -27,6 +27,15 @@ def _no_grad_input(x: torch.Tensor, layer: str) -> None:
         raise RuntimeError(f"{layer} is for inference: call it under torch.no_grad() (its kernels have no backward)")
 
 
+def _mask_of(weight: torch.Tensor, mask_or_sparsity: torch.Tensor | float | None) -> torch.Tensor | None:
+    """A mask as given, the magnitude mask of a sparsity, or None (keep the non-zeros)."""
+    if isinstance(mask_or_sparsity, (int, float)) and not isinstance(mask_or_sparsity, bool):
+        return magnitude_mask(weight, float(mask_or_sparsity))
+    if isinstance(mask_or_sparsity, torch.Tensor) or mask_or_sparsity is None:
+        return mask_or_sparsity
+    raise TypeError(f"mask_or_sparsity must be a mask tensor, a float sparsity or None, got {mask_or_sparsity!r}")
+
+
 class SparseLinear(nn.Module):
     """``y = x @ W.T + b`` with ``W`` stored as :class:`CSR` or :class:`NMSparse`.
 
@@ -67,14 +76,7 @@ class SparseLinear(nn.Module):
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
         w = linear.weight.detach().cpu()
-        if isinstance(mask_or_sparsity, (int, float)) and not isinstance(mask_or_sparsity, bool):
-            mask = magnitude_mask(w, float(mask_or_sparsity))
-        elif isinstance(mask_or_sparsity, torch.Tensor) or mask_or_sparsity is None:
-            mask = mask_or_sparsity
-        else:
-            raise TypeError(
-                f"mask_or_sparsity must be a mask tensor, a float sparsity or None, got {mask_or_sparsity!r}"
-            )
+        mask = _mask_of(w, mask_or_sparsity)
         if format == "csr":
             fmt = CSR.from_dense(w, mask)
         elif format == "nm":
@@ -154,13 +156,8 @@ class SparseConv1x1(nn.Module):
             raise ValueError("conv must be a pointwise convolution: kernel_size 1, stride 1, padding 0, "
                              f"dilation 1, groups 1; got {conv}")
         w = conv.weight.detach().cpu().reshape(conv.out_channels, conv.in_channels)
-        if isinstance(mask_or_sparsity, (int, float)) and not isinstance(mask_or_sparsity, bool):
-            mask_or_sparsity = magnitude_mask(w, float(mask_or_sparsity))
-        elif not (mask_or_sparsity is None or isinstance(mask_or_sparsity, torch.Tensor)):
-            raise TypeError(
-                f"mask_or_sparsity must be a mask tensor, a float sparsity or None, got {mask_or_sparsity!r}")
         bias = None if conv.bias is None else conv.bias.detach().cpu()
-        return cls(CSR.from_dense(w, mask_or_sparsity), bias)
+        return cls(CSR.from_dense(w, _mask_of(w, mask_or_sparsity)), bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _no_grad_input(x, "SparseConv1x1")

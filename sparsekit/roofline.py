@@ -16,6 +16,7 @@ sparse format over dense cannot exceed the *byte ratio* dense bytes / sparse byt
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def byte_bound(shape, density: float, fmt: str = "csr", index_bytes: int = 2) ->
     return dense / traffic_and_flops(shape, density, fmt, index_bytes)["bytes"]
 
 
+@functools.cache  # read once: every cold benchmark asks
 def last_level_cache_bytes() -> int:
     """Size of the largest CPU cache (Linux sysfs), or 32 MiB when the system does not say."""
     sizes = []
