@@ -16,7 +16,8 @@ cheap. One job each:
 - ``thesis_pruning``: the RNN thesis's pruning study redone on its own trained models, rule and test loop
 - ``sdr``: sparse distributed representations - packed overlaps and unions, closed forms, Monte Carlo
 - ``sparsey``: a Sparsey-style memory (competitive modules, single-trial learning)
-- ``activations``: activation-sparsity hooks and the top-k activation
+- ``activations``: activation-sparsity hooks (non-zero, dead and live shares) and the top-k activation
+- ``lazy``: the lazy-neuron study - sparsity profiles, label noise, MLP-block timing, TEAL / WINA gates, its rules
 - ``transformers``: a small ViT and a T5-style encoder for the lazy-neuron experiments
 - ``metrics``: calibration - reliability bins and the expected calibration error
 - ``control``: sparse ReLU dynamics, MILP planning with HiGHS, sampling planners, two systems

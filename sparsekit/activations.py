@@ -78,14 +78,18 @@ class ActivationMeter:
         self.tokens = {n: 0 for n in self.modules}
         self.sum = {n: 0.0 for n in self.modules}
         self.sumsq = {n: 0.0 for n in self.modules}
+        self.fired = {n: None for n in self.modules}  # per neuron: how many tokens it was non-zero for
 
     def _hook(self, name):
         def hook(module, inputs, output):
             with torch.no_grad():
-                frac = (output > 0).flatten(0, -2).float().mean(-1)  # one value per token
+                on = (output > 0).flatten(0, -2)
+                frac = on.float().mean(-1)  # one value per token
                 self.tokens[name] += frac.numel()
                 self.sum[name] += frac.sum().item()
                 self.sumsq[name] += (frac * frac).sum().item()
+                count = on.sum(0).cpu()
+                self.fired[name] = count if self.fired[name] is None else self.fired[name] + count
 
         return hook
 
@@ -119,6 +123,21 @@ class ActivationMeter:
                 continue
             mean = self.sum[n] / t
             out[n] = 100.0 * math.sqrt(max(self.sumsq[n] / t - mean * mean, 0.0))
+        return out
+
+    def dead_percent(self) -> dict[str, float]:
+        """Percentage of each module's neurons that were zero for every token seen ("dead")."""
+        return {n: math.nan if f is None else 100.0 * (f == 0).float().mean().item() for n, f in self.fired.items()}
+
+    def live_nonzero_percent(self) -> dict[str, float]:
+        """The non-zero percentage counted over the live neurons only (those non-zero at least once):
+        ``nonzero_percent * width / live``. If it falls as far as ``nonzero_percent``, the sparsity is
+        not the work of dead neurons."""
+        out = {}
+        for n, pct in self.nonzero_percent().items():
+            f = self.fired[n]
+            live = 0 if f is None else int((f > 0).sum())
+            out[n] = math.nan if live == 0 else pct * f.numel() / live
         return out
 
     def mean_percent(self) -> float:

@@ -455,6 +455,83 @@ def _relu_nonzero(answer) -> str | None:
     return "relu(z) is non-zero exactly when z > 0: what is P(z > 0) for a symmetric law?"
 
 
+@_exercise("05.2", "your own non-zero percentage of a batch of activations")
+def _own_nonzero_percent(fn) -> str | None:
+    if not callable(fn):
+        return "give a function my_nonzero_percent(acts) returning a float (percent)"
+    g = torch.Generator().manual_seed(5)
+    a = torch.relu(torch.randn(3, 7, 64, generator=g))
+    ragged = torch.zeros(2, 8)
+    ragged[0, :6] = 1.0  # token 0: 75% non-zero, token 1: none -> mean of per-token shares 37.5
+    neg = -torch.rand(4, 16, generator=g) - 0.1  # negative values are not active after a ReLU
+    cases = [(a, "ReLU activations of shape (batch, tokens, d_ff)"), (ragged, "two tokens, 6 of 8 and 0 of 8 non-zero"),
+             (neg, "all-negative entries (a pre-activation)"), (torch.zeros(5, 3), "all zeros")]
+    for x, what in cases:
+        got = fn(x.clone())
+        bad = _number(got, "a float (percent)")
+        if bad:
+            return f"on {what}: {bad}"
+        want = 100.0 * float((x > 0).flatten(0, -2).float().mean(-1).mean())
+        if abs(got - want) < 1e-6:
+            continue
+        if abs(got - want / 100) < 1e-6:
+            return f"on {what}: a percentage, not a fraction"
+        if abs(got - 100.0 * float((x != 0).float().mean())) < 1e-6 and want != 100.0 * float((x != 0).float().mean()):
+            return f"on {what}: count the entries that are > 0 (active), not those != 0"
+        return f"on {what}: your value is {got:.3f}; average, over tokens, the share of a token's d_ff entries > 0"
+    return None
+
+
+@_exercise("05.3", "your own multiply-add count of an activation-sparse MLP block")
+def _own_block_macs(fn) -> str | None:
+    from .lazy import mlp_block_macs
+
+    if not callable(fn):
+        return "give a function my_block_macs(tokens, d, d_ff, nonzero) returning a number of multiply-adds"
+    cases = [(17, 64, 256, 0.0625, "the top-16-of-256 block, one image (17 tokens)"),
+             (1000, 768, 3072, 0.03, "a T5-Base-sized block at 3% non-zero"), (5, 8, 32, 1.0, "a dense block (100%)")]
+    for t, d, f, nz, what in cases:
+        got = fn(t, d, f, nz)
+        bad = _number(got, "a number")
+        if bad:
+            return f"on {what}: {bad}"
+        want = mlp_block_macs(t, d, f, nz)
+        if abs(got - want) <= 1e-6 * want + 0.5:
+            continue
+        if abs(got - nz * 2 * t * d * f) <= 1e-6 * want + 0.5:
+            return f"on {what}: the first matmul (d -> d_ff) runs before the activation: it stays dense"
+        if abs(got - 2 * t * d * f) <= 1e-6 * want + 0.5 and nz < 1:
+            return f"on {what}: the second matmul needs only the non-zero activations' rows of W2^T"
+        return f"on {what}: your count is {got:.0f}; add tokens d d_ff (first matmul) and the second one's share"
+    return None
+
+
+@_exercise("05.4", "your own expected calibration error")
+def _own_ece(fn) -> str | None:
+    from .metrics import expected_calibration_error
+
+    if not callable(fn):
+        return "give a function my_ece(probs, labels, bins) returning a float"
+    g = torch.Generator().manual_seed(7)
+    probs = torch.softmax(3 * torch.randn(500, 10, generator=g), -1)
+    labels = torch.randint(0, 10, (500,), generator=g)
+    sure = torch.zeros(4, 3)
+    sure[:, 0] = 1.0
+    for p, y, bins, what in [(probs, labels, 15, "500 random predictions, 15 bins"),
+                             (probs, probs.argmax(1), 10, "the same predictions, always right, 10 bins"),
+                             (sure, torch.tensor([0, 0, 1, 2]), 15, "confidence exactly 1.0 (the last bin)")]:
+        got = fn(p.clone(), y.clone(), bins)
+        bad = _number(got, "a float")
+        if bad:
+            return f"on {what}: {bad}"
+        want = expected_calibration_error(p, y, bins)
+        if abs(got - want) < 1e-6:
+            continue
+        return (f"on {what}: your ECE is {got:.4f}; bin by the top-class probability, then sum over bins "
+                "(bin size / n) |mean confidence - accuracy|")
+    return None
+
+
 @_exercise("06.1", "the most binary variables of the MILP (8 ReLUs, the notebook's horizon)")
 def _milp_binaries(answer, horizon: int) -> str | None:
     if not isinstance(answer, int) or isinstance(answer, bool):
@@ -466,6 +543,58 @@ def _milp_binaries(answer, horizon: int) -> str | None:
     if answer == 2 * 8 * horizon:
         return "a ReLU needs one binary (on or off), not two"
     return f"count one binary per ReLU that may be unstable, at each of the {horizon} steps"
+
+
+@_exercise("06.2", "your own interval bounds of a ReLU neuron's pre-activation")
+def _own_preactivation_bounds(fn) -> str | None:
+    import numpy as np
+
+    if not callable(fn):
+        return "give a function my_bounds(w, b, z_lo, z_hi) returning (L, U)"
+    rng = np.random.default_rng(3)
+    cases = [(np.array([1.0, -2.0]), 0.5, np.array([-1.0, 0.0]), np.array([1.0, 2.0]), "a mixed-sign weight row"),
+             (rng.normal(size=4), rng.normal(), -rng.uniform(size=4), rng.uniform(size=4), "a random row over a box"),
+             (np.array([3.0, -1.0]), 0.0, np.array([0.2, 0.1]), np.array([0.2, 0.1]), "a point (z_lo = z_hi)")]
+    for w, b, lo, hi, what in cases:
+        got = fn(w.copy(), float(b), lo.copy(), hi.copy())
+        try:
+            gl, gu = (float(v) for v in got)
+        except (TypeError, ValueError):
+            return f"on {what}: return two numbers (L, U), got {got!r}"
+        want_l = float(np.maximum(w, 0) @ lo + np.minimum(w, 0) @ hi + b)
+        want_u = float(np.maximum(w, 0) @ hi + np.minimum(w, 0) @ lo + b)
+        if abs(gl - want_l) < 1e-9 and abs(gu - want_u) < 1e-9:
+            continue
+        if abs(gl - (w @ lo + b)) < 1e-9 and abs(gu - (w @ hi + b)) < 1e-9 and (w < 0).any():
+            return f"on {what}: a negative weight takes its smallest value at the input's upper end"
+        if gl > gu:
+            return f"on {what}: your L is above your U"
+        return f"on {what}: L sums, per input, the smaller of w_i z_lo_i and w_i z_hi_i (U the larger), plus b"
+    return None
+
+
+@_exercise("06.3", "your own growth factor per ReLU from solve times")
+def _own_growth_factor(fn) -> str | None:
+    import numpy as np
+
+    if not callable(fn):
+        return "give a function my_factor(relus, seconds) returning the factor per added ReLU"
+    cases = [([2, 4, 6, 8], [0.01 * 1.5**k for k in (2, 4, 6, 8)], "times that grow by exactly 1.5x per ReLU"),
+             ([2, 4, 8, 12], [0.04, 0.09, 0.5, 2.4], "measured-looking medians")]
+    for relus, secs, what in cases:
+        got = fn(list(relus), list(secs))
+        bad = _number(got, "a float")
+        if bad:
+            return f"on {what}: {bad}"
+        b = np.polyfit(np.asarray(relus, float), np.log10(secs), 1)[0]
+        if abs(got - 10**b) < 1e-6 * 10**b:
+            continue
+        if abs(got - b) < 1e-6:
+            return f"on {what}: that is the slope of log10(time); the factor per ReLU is 10 to that power"
+        if abs(got - np.exp(np.polyfit(np.asarray(relus, float), secs, 1)[0])) < 1e-6:
+            return f"on {what}: fit a line to the *logarithm* of the times"
+        return f"on {what}: fit log10(seconds) = a + b * relus by least squares; the factor is 10**b"
+    return None
 
 
 @_exercise("07.1", "megabytes of the 90%-sparse decode layer (float32 values + uint16 indices)")

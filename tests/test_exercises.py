@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,6 +103,12 @@ def test_value_exercises_of_01_to_07():
         assert E.grade("07.2", s7.answer_2(intensity, ridge), intensity=intensity, ridge=ridge) == (True, "correct")
     assert E.grade("07.3", s7.my_byte_bound) == (True, "correct")
     assert E.grade("07.4", s7.my_crossover) == (True, "correct")
+    s6 = solutions("06_sparse_dynamics_mpc")
+    assert E.grade("06.2", s6.my_bounds) == (True, "correct")
+    assert E.grade("06.3", s6.my_factor) == (True, "correct")
+    s5 = solutions("05_lazy_neurons")
+    for id, fn in (("05.2", s5.my_nonzero_percent), ("05.3", s5.my_block_macs), ("05.4", s5.my_ece)):
+        assert E.grade(id, fn) == (True, "correct"), id
 
 
 def _bound_without_activations(o, k, b, s, ib=2):
@@ -115,6 +122,27 @@ def _bound_with_sparsity_as_density(o, k, b, s, ib=2):
 
 def _first_above_one(sparsities, speedups):  # ignores dips and order
     return next((s for s, v in zip(sparsities, speedups) if v > 1), None)
+
+
+def _ece_without_weights(probs, labels, bins):  # the mean gap over bins, not weighted by their size
+    from sparsekit.metrics import reliability_bins
+    bs = reliability_bins(probs, labels, bins)
+    return sum(abs(b.confidence - b.accuracy) for b in bs) / len(bs)
+
+
+@pytest.mark.parametrize("id,wrong,hint", [
+    ("05.2", lambda a: float((a > 0).float().mean()), "percentage"),
+    ("05.2", lambda a: 100.0 * float((a != 0).float().mean()), "> 0"),
+    ("05.3", lambda t, d, f, nz: nz * 2 * t * d * f, "stays dense"),
+    ("05.3", lambda t, d, f, nz: 2 * t * d * f, "non-zero activations"),
+    ("05.4", _ece_without_weights, "bin size"), ("05.4", 0.1, "function"),
+    ("06.2", lambda w, b, lo, hi: (float(w @ lo + b), float(w @ hi + b)), "negative weight"),
+    ("06.2", lambda w, b, lo, hi: float(w @ lo + b), "two numbers"),
+    ("06.3", lambda k, t: float(np.polyfit(k, np.log10(t), 1)[0]), "10 to that power"),
+])
+def test_code_exercises_of_05_and_06_catch_typical_mistakes(id, wrong, hint):
+    ok, text = E.grade(id, wrong)
+    assert ok is False and hint in text, text
 
 
 @pytest.mark.parametrize("id,wrong,hint", [

@@ -128,3 +128,21 @@ def test_reports_of_separate_runs_merge_each_with_its_provenance(tmp_path):
     # another profile's report is not mixed in
     fanout.write_aggregate_report([rec("02_c", 0)], tmp_path, "quick", tmp_path, 1.0, prov("ddd"))
     assert list(json.loads((tmp_path / "aggregate.json").read_text())["notebooks"]) == ["02_c"]
+
+
+def test_a_task_runs_its_kernel_without_the_nannys_malloc_trim(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_execute(nb, out, params, timeout):  # records the environment the kernel would inherit
+        seen.update(os.environ)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        (out.parent / f"{nb.stem}.json").write_text(json.dumps({"claims": []}))
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # what distributed's nanny sets on its workers
+    monkeypatch.setattr(run, "execute", fake_execute)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.setenv(var, "9")  # restored after the test
+    record = fanout.run_task(str(tmp_path / "00_demo.ipynb"), "quick", 0, "cpu", str(tmp_path / "task"), threads=2)
+    assert record["status"] == "ok"
+    assert "MALLOC_TRIM_THRESHOLD_" not in seen
+    assert seen["OMP_NUM_THREADS"] == "2" and seen["NUMBA_NUM_THREADS"] == "2"

@@ -6,5 +6,7 @@
 - ``milp``: the network unrolled over a horizon as a mixed-integer linear program (big-M with
   bounds propagated from the current state), solved by HiGHS with a time limit and a warm start;
 - ``planners``: the sampling and gradient baselines (CEM, MPPI, gradient shooting) and the
-  receding-horizon loop.
+  receding-horizon loop;
+- ``study``: notebook 06's experiments - tasks, models per seed with a from-scratch baseline,
+  solve-time growth fits, the closed loops at equal time, and the pre-registered rules.
 """
