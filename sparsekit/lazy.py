@@ -30,7 +30,7 @@ from . import bench, kernels
 from .activations import ActivationMeter
 from .metrics import expected_calibration_error
 from .report import holds_beyond_spread
-from .train import evaluate, train_epochs
+from .train import evaluate, fit, train_epochs
 
 __all__ = ["Profile", "sparsity_profile", "train_tracked", "train_stream", "fit_labels", "noisy_labels",
            "label_noise_pair", "mlp_block_macs", "time_mlp_block", "input_gates", "mask_overlap",
@@ -83,22 +83,20 @@ def train_tracked(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: in
 
 def train_stream(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], x_eval: torch.Tensor,
                  lr: float = 1e-3, eval_every: int = 50) -> list[tuple[int, Profile]]:
-    """One pass over ``batches``, every batch new (the infinite-data regime): ``(step, profile)`` at step
-    0, every ``eval_every`` steps and at the last step."""
+    """One pass over ``batches``, every batch new (the infinite-data regime), through ``train.fit``:
+    ``(step, profile)`` at step 0, every ``eval_every`` steps and at the last step."""
     if eval_every < 1:
         raise ValueError(f"eval_every must be a positive number of steps, got {eval_every}")
-    opt = _adamw(model, lr)
-    out, step = [(0, sparsity_profile(model, x_eval))], 0
-    model.train()
-    for xb, yb in batches:
-        opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(xb), yb).backward()
-        opt.step()
-        step += 1
+    out, steps = [(0, sparsity_profile(model, x_eval))], [0]
+
+    def record(step: int) -> None:
+        steps[0] = step
         if step % eval_every == 0:
             out.append((step, sparsity_profile(model, x_eval)))
-    if out[-1][0] != step:
-        out.append((step, sparsity_profile(model, x_eval)))
+
+    fit(model, _adamw(model, lr), lambda: iter(batches), epochs=1, on_step=record)
+    if out[-1][0] != steps[0]:
+        out.append((steps[0], sparsity_profile(model, x_eval)))
     return out
 
 

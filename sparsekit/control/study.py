@@ -15,10 +15,12 @@ at equal time, and the pre-registered rules (each a pure function of the measure
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ..report import holds_beyond_spread
 from ..utils import progress
@@ -70,10 +72,6 @@ def model_family(system, n_data: int, seed: int, budgets: Sequence[int], epochs:
     budget (``relax`` + ``tune`` epochs per stage) and, at each count in ``scratch_at``, a
     :func:`from_scratch` network trained for as many epochs as the sparsified one saw in all
     (dense + every stage down to that count). Returns the models and a table of validation MSEs."""
-    import copy
-
-    import torch
-
     rng = np.random.default_rng(seed)
     x, y = system.sample(n_data, rng)
     xv, yv = system.sample(n_val, rng)
