@@ -13,7 +13,8 @@ cheap. One job each:
 - ``train``: the one training loop (``fit``), its result object, ``evaluate``
 - ``models``: the shared MLPs and the small CNN
 - ``rnn``: recurrent classifiers, graph-grown sparse RNNs, their graph properties
-- ``thesis_pruning``: the RNN thesis's pruning study redone on its own trained models, rule and test loop
+- ``thesis_pruning``: the RNN thesis's pruning study redone on its own models, rule and test loop; its retraining
+- ``reber_study``: notebook 02's study of models we train (thesis data or one-edit negatives), graph networks, its rules
 - ``sdr``: sparse distributed representations - packed overlaps and unions, closed forms, Monte Carlo
 - ``sparsey``: a Sparsey-style memory (competitive modules, single-trial learning)
 - ``activations``: activation-sparsity hooks (non-zero, dead and live shares) and the top-k activation
@@ -25,7 +26,8 @@ cheap. One job each:
 - ``report``: claims, verdict rules with paired seeds, the results JSON, the claims report
 - ``exercises``: graders for the notebooks' exercises (a hint, never the answer)
 - ``plotting``: one figure style, saving to FIGURES_DIR, mean-with-band lines
-- ``utils``: seeding, devices, text progress bars, atomic files, configuration hashes, versions
+- ``utils``: seeding, devices, text progress bars, a two-process parallel map, atomic files, configuration hashes,
+  versions
 - ``run``: the notebook runner (papermill) and its report
 - ``bench``: the kernel benchmark against each baseline at its best, warm and cold (``python -m sparsekit.bench``)
 - ``roofline``: FLOPs and bytes of dense / CSR / N:M products, the byte-ratio bound, this machine's peak and bandwidth
@@ -49,8 +51,8 @@ _os.environ.setdefault(
 __version__ = "0.1.0"
 
 __all__ = [
-    "activations", "bench", "book", "control", "data", "exercises", "formats", "kernels", "masks", "metrics",
-    "mobilenet", "models", "nm", "nn", "plotting", "prune", "report", "rnn", "roofline", "run", "sdr", "sparsey",
-    "thesis_pruning", "train", "transformers",
+    "activations", "bench", "book", "control", "data", "exercises", "formats", "kernels", "lazy", "lottery", "masks",
+    "metrics", "mobilenet", "models", "nm", "nn", "plotting", "prune", "reber_study", "report", "rnn", "roofline",
+    "run", "sdr", "sparsey", "thesis_pruning", "train", "transformers",
     "utils",
 ]

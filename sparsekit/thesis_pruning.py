@@ -12,6 +12,10 @@ padded to its own longest string, and read the network's output at the batch's l
 (:class:`~sparsekit.rnn.RNNClassifier` with ``read="padded_end"``), so a string's prediction depends
 on the strings it was batched with. :func:`padded_batch_accuracy` redoes that with seeded shuffles
 (the spread over seeds is the size of that effect); ``read="last"`` gives the batch-free answer.
+
+The retraining is repeated too (:func:`retrain_like_thesis`: a fresh Adam, lr 1e-3, batches of 32,
+gradient norm clipped at 5, the mask fixed), with one more unrecorded draw - the batch order.
+Rules: :func:`thesis_row_agrees` (R0, epoch 0) and :func:`recovery_agrees` (R5, the retraining).
 """
 
 from __future__ import annotations
@@ -25,29 +29,80 @@ import torch
 from .data.reber import encode
 from .data.thesis import load_thesis_prune_log, load_thesis_reber, load_thesis_state_dict
 from .masks import percentile_masks
-from .rnn import CELLS, MODES, RNNClassifier, recurrent_weights
-from .utils import progress
+from .prune import Pruner
+from .rnn import CELLS, MODES, RNNClassifier, recurrent_weights, train_sequences
+from .utils import parallel_map
 
-__all__ = ["LEVELS", "prune_like_thesis", "padded_batch_accuracies", "padded_batch_accuracy", "epoch0_table",
+__all__ = ["LEVELS", "thesis_masks", "prune_like_thesis", "retrain_like_thesis", "recovery_agrees",
+           "padded_accuracy", "padded_batch_accuracies", "padded_batch_accuracy", "epoch0_table",
            "thesis_row_agrees"]
 
 LEVELS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+_COST = {"gru": 3, "lstm": 2}  # relative CPU time of a cell's forward pass (torch's CPU kernels)
+
+
+def thesis_masks(model: RNNClassifier, percent: float, kind: str) -> dict[str, torch.Tensor]:
+    """The thesis's masks for ``model``'s ``kind`` of recurrent matrices (``"i2h"``, ``"h2h"`` or
+    ``"both"``): one percentile threshold pooled over all its layers, ``|w| >= tau_percent`` kept."""
+    if kind not in MODES:
+        raise ValueError(f"kind must be one of {MODES}, got {kind!r}")
+    params = dict(model.named_parameters())
+    return percentile_masks({n: params[n].detach() for n in recurrent_weights(model, kind)}, percent)
 
 
 def prune_like_thesis(model: RNNClassifier, percent: float, kind: str) -> tuple[RNNClassifier, float]:
     """A copy of ``model`` with the thesis's rule applied to its ``kind`` of recurrent matrices (one
     percentile threshold pooled over all three layers), and the share of those weights it removed."""
-    if kind not in MODES:
-        raise ValueError(f"kind must be one of {MODES}, got {kind!r}")
     pruned = copy.deepcopy(model)
-    names = recurrent_weights(pruned, kind)
+    masks = thesis_masks(pruned, percent, kind)
     params = dict(pruned.named_parameters())
-    masks = percentile_masks({n: params[n].detach() for n in names}, percent)
     with torch.no_grad():
         for n, m in masks.items():
             params[n].mul_(m)
     removed = sum(int((~m).sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
     return pruned, removed
+
+
+def retrain_like_thesis(cell: str, kind: str, percent: int, epochs: int = 1, seed: int = 0,
+                        shuffles=(0, 1, 2)) -> list[dict]:
+    """The thesis's retraining of its own pruned model: its base model of ``cell`` pruned at
+    ``percent`` % of ``kind`` by its rule, then ``epochs`` passes over its 18,750 training strings
+    with the mask fixed - a fresh Adam (lr 1e-3), shuffled batches of 32 read at their last padded
+    step, gradient norm clipped at 5, as its ``pruning.py`` does (``seed``: our batch order; the
+    thesis's is not recorded). After each epoch (and before, epoch 0) the test accuracy as in
+    :func:`epoch0_table` next to the log's row."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be positive, got {epochs}")
+    data = load_thesis_reber()
+    xtr, ltr = encode(data.train)
+    xte, lte = encode(data.test)
+    log = load_thesis_prune_log(cell)
+    log = log[(log.kind == kind) & (log.prune == percent)].set_index("epoch").test_acc
+    if len(log) == 0:
+        raise ValueError(f"the thesis's log has no rows for {cell} {kind} {percent}%; percent is one of {LEVELS}")
+    model = RNNClassifier.from_thesis(load_thesis_state_dict(cell), cell)
+    masks = thesis_masks(model, percent, kind)
+    pruner = Pruner(model, list(masks), masks)
+    opt = pruner.attach(torch.optim.Adam(model.parameters(), lr=1e-3))
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for epoch in range(epochs + 1):
+        if epoch:
+            train_sequences(model, opt, xtr, ltr, data.y_train, 1, 32, gen, clip=5.0)
+        got = _accuracies(model, xte, lte, data.y_test, 32, shuffles)
+        accs = [got[s] for s in shuffles]
+        rows.append(dict(cell=cell, kind=kind, prune=percent, epoch=epoch, thesis=float(log.get(epoch, np.nan)),
+                         ours=float(np.mean(accs)), ours_min=min(accs), ours_max=max(accs),
+                         ours_last_symbol=got["last"]))
+    pruner.detach()
+    return rows
+
+
+def recovery_agrees(table: pd.DataFrame, margin: float = 0.03) -> pd.Series:
+    """Rule R5 of notebook 02, row by row: after a retraining epoch (``epoch`` >= 1) the thesis's
+    logged accuracy lies within our range over the shuffled test batchings widened by ``margin``
+    (wider than R0's: the retraining's batch order is a second draw the log does not record)."""
+    return thesis_row_agrees(table, margin)
 
 
 def _padded_batch_reads(lengths: torch.Tensor, batch_size: int, seed: int | None) -> torch.Tensor:
@@ -94,6 +149,17 @@ def _accuracies(model: RNNClassifier, x: torch.Tensor, lengths: torch.Tensor, la
     return result
 
 
+def padded_accuracy(model: RNNClassifier, x: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor,
+                    batch_size: int = 32, seed: int | None = 0) -> float:
+    """:func:`padded_batch_accuracy` on encoded strings (``sparsekit.data.reber.encode``): the thesis's
+    test loop for a ``read="padded_end"`` model, each string read at its batch's last padded step."""
+    if len(x) != len(labels) or len(lengths) != len(labels):
+        raise ValueError(f"x, lengths and labels differ in length: {len(x)}, {len(lengths)}, {len(labels)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return _accuracies(model, x, lengths, labels, batch_size, (seed,))[seed]
+
+
 def padded_batch_accuracy(model: RNNClassifier, strings: list[str], labels: torch.Tensor, batch_size: int = 32,
                           seed: int | None = 0) -> float:
     """Accuracy in batches of ``batch_size``, each right-padded to its own longest string and read at
@@ -104,19 +170,13 @@ def padded_batch_accuracy(model: RNNClassifier, strings: list[str], labels: torc
     return padded_batch_accuracies(model, strings, labels, batch_size, (seed,))[seed]
 
 
-def epoch0_table(cells=CELLS, kinds=MODES, levels=LEVELS, seeds=(0, 1, 2), batch_size: int = 32,
-                 show_progress: bool = True) -> pd.DataFrame:
-    """One row per (cell, kind, level), plus level 0 (the unpruned model): the thesis's logged test
-    accuracy right after pruning, ours with the thesis's padded batches (mean, min and max over
-    ``seeds`` shuffles) and ours read at each string's last symbol, and the share of weights removed."""
+def _epoch0_rows(cell: str, kinds, levels, seeds, batch_size: int, with_base: bool = True) -> list[dict]:
     data = load_thesis_reber()
     x, lengths = encode(data.test)
-    logs = {c: load_thesis_prune_log(c) for c in cells}
-    bases = {c: RNNClassifier.from_thesis(load_thesis_state_dict(c), c) for c in cells}
+    log = load_thesis_prune_log(cell)
+    base = RNNClassifier.from_thesis(load_thesis_state_dict(cell), cell)
     rows = []
-    jobs = [(c, k, p) for c in cells for k in kinds for p in (0, *levels) if p > 0 or k == kinds[0]]
-    for cell, kind, percent in progress(jobs, desc="thesis models", disable=not show_progress):
-        log, base = logs[cell], bases[cell]
+    for kind, percent in [(k, p) for k in kinds for p in (0, *levels) if p > 0 or (with_base and k == kinds[0])]:
         if percent == 0:
             model, removed = base, 0.0
             logged = log[(log.kind == "base")].sort_values("epoch").test_acc.iloc[-1]
@@ -128,7 +188,21 @@ def epoch0_table(cells=CELLS, kinds=MODES, levels=LEVELS, seeds=(0, 1, 2), batch
         rows.append(dict(cell=cell, kind="none" if percent == 0 else kind, prune=percent, removed=removed,
                          thesis=float(logged), ours=float(np.mean(accs)), ours_min=min(accs), ours_max=max(accs),
                          ours_last_symbol=got["last"]))
-    out = pd.DataFrame(rows)
+    return rows
+
+
+def epoch0_table(cells=CELLS, kinds=MODES, levels=LEVELS, seeds=(0, 1, 2), batch_size: int = 32,
+                 show_progress: bool = True, workers: int = 1) -> pd.DataFrame:
+    """One row per (cell, kind, level), plus level 0 (the unpruned model): the thesis's logged test
+    accuracy right after pruning, ours with the thesis's padded batches (mean, min and max over
+    ``seeds`` shuffles) and ours read at each string's last symbol, and the share of weights removed.
+    ``workers`` processes take one (cell, kind) each (:func:`sparsekit.utils.parallel_map`)."""
+    jobs = [(c, (k,), tuple(levels), tuple(seeds), batch_size, i == 0) for c in cells for i, k in enumerate(kinds)]
+    slow_first = sorted(range(len(jobs)), key=lambda j: -_COST.get(jobs[j][0], 1))  # the GRU is slowest on CPU
+    parts = parallel_map(_epoch0_rows, [jobs[j] for j in slow_first], workers, desc="thesis models",
+                         show_progress=show_progress)
+    parts = [parts[slow_first.index(j)] for j in range(len(jobs))]
+    out = pd.DataFrame([row for part in parts for row in part])
     out["difference"] = out["ours"] - out["thesis"]
     return out
 

@@ -1,4 +1,5 @@
-"""Seeding, device selection, progress bars, atomic files, configuration hashes and version stamps."""
+"""Seeding, device selection, progress bars, a process-parallel map, atomic files, configuration hashes and
+version stamps."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ __all__ = [
     "seed_everything",
     "pick_device",
     "progress",
+    "parallel_map",
     "atomic_write_bytes",
     "atomic_torch_save",
     "config_hash",
@@ -68,6 +70,53 @@ def progress(iterable: Iterable | None = None, desc: str | None = None, **kwargs
     kwargs.setdefault("ascii", True)
     kwargs.setdefault("mininterval", 0.5)
     return tqdm(iterable, desc=desc, **kwargs)
+
+
+def _one_thread_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def parallel_map(fn, jobs: Iterable, workers: int = 2, desc: str | None = None, show_progress: bool = True) -> list:
+    """``[fn(*job) for job in jobs]`` on ``workers`` processes of one torch thread each, in order.
+
+    Small recurrent networks do not speed up with a second torch thread (their steps are too small
+    to split), so two one-thread processes train twice as much per second on 2 cores. ``fn`` must
+    be importable (a function of a module, not of the notebook) and each job a tuple of picklable
+    arguments. ``workers=1`` runs in this process, one thread, with the same results: a job's
+    randomness must come from its own seeds, never from the order jobs run in. The processes are
+    spawned, so a script that calls this must do so under ``if __name__ == "__main__":``
+    (notebooks need nothing).
+    """
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    jobs = [tuple(j) for j in jobs]
+    bar = progress(total=len(jobs), desc=desc, disable=not show_progress)
+    if workers == 1 or len(jobs) <= 1:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            out = []
+            for job in jobs:
+                out.append(fn(*job))
+                bar.update()
+            return out
+        finally:
+            torch.set_num_threads(threads)
+            bar.close()
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    out: list = [None] * len(jobs)
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
+                             initializer=_one_thread_worker) as pool:
+        futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
+        try:
+            for f in as_completed(futures):
+                out[futures[f]] = f.result()
+                bar.update()
+        finally:
+            bar.close()
+    return out
 
 
 def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:

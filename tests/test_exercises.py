@@ -106,6 +106,9 @@ def test_value_exercises_of_01_to_07():
     s6 = solutions("06_sparse_dynamics_mpc")
     assert E.grade("06.2", s6.my_bounds) == (True, "correct")
     assert E.grade("06.3", s6.my_factor) == (True, "correct")
+    s2 = solutions("02_rnn_pruning")
+    assert E.grade("02.2", s2.my_thesis_masks) == (True, "correct")
+    assert E.grade("02.3", s2.my_gru_step) == (True, "correct")
     s5 = solutions("05_lazy_neurons")
     for id, fn in (("05.2", s5.my_nonzero_percent), ("05.3", s5.my_block_macs), ("05.4", s5.my_ece)):
         assert E.grade(id, fn) == (True, "correct"), id
@@ -118,6 +121,22 @@ def _bound_without_activations(o, k, b, s, ib=2):
 def _bound_with_sparsity_as_density(o, k, b, s, ib=2):
     act = 4 * (k * b + o * b)
     return (4 * o * k + act) / (s * o * k * (4 + ib) + 4 * (o + 1) + act)
+
+
+def _per_matrix_masks(weights, percent):  # the thesis's text: a threshold per layer (its code pools)
+    return {k: w.abs() >= float(np.percentile(w.abs().numpy(), percent)) for k, w in weights.items()}
+
+
+def _strict_masks(weights, percent):  # |w| > threshold drops the kept weight at 100%
+    tau = float(np.percentile(np.concatenate([w.abs().flatten().numpy() for w in weights.values()]), percent))
+    return {k: w.abs() > tau for k, w in weights.items()}
+
+
+def _gru_reset_on_state(x, h, w_ih, w_hh, b_ih, b_hh):  # the reset gate applied to h, not to W_hn h + b_hn
+    (i_r, i_z, i_n), (h_r, h_z, _) = (x @ w_ih.T + b_ih).chunk(3, 1), (h @ w_hh.T + b_hh).chunk(3, 1)
+    r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+    n = torch.tanh(i_n + (r * h) @ w_hh.chunk(3, 0)[2].T + b_hh.chunk(3)[2])
+    return (1 - z) * n + z * h
 
 
 def _first_above_one(sparsities, speedups):  # ignores dips and order
@@ -139,8 +158,10 @@ def _ece_without_weights(probs, labels, bins):  # the mean gap over bins, not we
     ("06.2", lambda w, b, lo, hi: (float(w @ lo + b), float(w @ hi + b)), "negative weight"),
     ("06.2", lambda w, b, lo, hi: float(w @ lo + b), "two numbers"),
     ("06.3", lambda k, t: float(np.polyfit(k, np.log10(t), 1)[0]), "10 to that power"),
+    ("02.2", _per_matrix_masks, "pools"), ("02.2", _strict_masks, ">= threshold"), ("02.2", 3, "function"),
+    ("02.3", _gru_reset_on_state, "reset gate multiplies"), ("02.3", lambda x, h, *w: h, "differs"),
 ])
-def test_code_exercises_of_05_and_06_catch_typical_mistakes(id, wrong, hint):
+def test_code_exercises_of_02_05_and_06_catch_typical_mistakes(id, wrong, hint):
     ok, text = E.grade(id, wrong)
     assert ok is False and hint in text, text
 

@@ -60,6 +60,8 @@ def load_mnist_sample(seed: int = 0, val_fraction: float = 0.1, test_fraction: f
 
     Split stratified by class with ``seed``: by default 3,500 train / 500 validation / 1,000 test.
     ``image_shape=True`` returns (N, 1, 28, 28) tensors for convolutional nets, else (N, 784).
+    Each part is ordered by class (the split concatenates the classes): shuffle before taking a
+    slice of it - the first 600 training images hold only two digits.
     """
     v = _check_fraction(val_fraction, "val_fraction")
     t = _check_fraction(test_fraction, "test_fraction")

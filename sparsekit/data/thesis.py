@@ -3,12 +3,16 @@
 - :func:`load_thesis_reber`: its 18,750 / 6,250 Reber strings as a :class:`~sparsekit.data.reber.ReberData`;
 - :func:`load_thesis_state_dict`: the trained base model of one cell (RNN-Tanh, RNN-ReLU, GRU, LSTM);
 - :func:`load_thesis_prune_log`: its pruning log, one row per (pruned kind, level, epoch);
-- :func:`load_thesis_structure`: its random-graph results, one row per graph.
+- :func:`load_thesis_structure`: its random-graph results, one row per graph;
+- :func:`load_thesis_graphs`: the 200 random graphs behind those results, per cell (``graphs.json.gz``:
+  the thesis's pickled networkx graphs as node and edge lists - plain data, no pickle to trust).
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import json
 from pathlib import Path
 
 import torch
@@ -16,7 +20,7 @@ import torch
 from .reber import ReberData
 
 __all__ = ["THESIS_DIR", "THESIS_CELLS", "load_thesis_reber", "load_thesis_state_dict", "load_thesis_prune_log",
-           "load_thesis_structure"]
+           "load_thesis_structure", "load_thesis_graphs"]
 
 THESIS_DIR = Path(__file__).with_name("thesis_reber")
 THESIS_CELLS = {"rnn_tanh": "rnn_tanh", "rnn_relu": "rnn_relu", "gru": "gru", "lstm": "lstm"}
@@ -76,3 +80,23 @@ def load_thesis_structure(cell: str):
         if col not in ("mode", "graph"):
             df[col] = pd.to_numeric(df[col])
     return df
+
+
+def load_thesis_graphs(cell: str) -> dict:
+    """The thesis's 200 random graphs of ``cell`` (``barabasi_albert_<i>``, ``watts_strogatz_<i>``;
+    the rows of :func:`load_thesis_structure` by ``graph`` and ``graph_nr``) as networkx graphs."""
+    import networkx as nx
+
+    name = _cell(cell)
+    path = THESIS_DIR / "graphs.json.gz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path.name} is missing from {THESIS_DIR}; reinstall sparsekit with its data")
+    with gzip.open(path, "rt") as f:
+        stored = json.load(f)[name]
+    graphs = {}
+    for key, g in stored.items():
+        graph = nx.Graph()
+        graph.add_nodes_from(g["nodes"])
+        graph.add_edges_from(map(tuple, g["edges"]))
+        graphs[key] = graph
+    return graphs
