@@ -1,15 +1,20 @@
-"""Notebook 02's experiments on networks we train ourselves, and its rules R1-R6.
+"""Notebook 02's experiments on networks we train ourselves, the thesis's graph table, and rules.
 
+- :func:`study_data`, :func:`negatives_profile`, :func:`first_failure`: the thesis's strings and our
+  one-edit negatives, and how easy a set's negatives are;
 - :func:`own_study`: one (cell, seed) of the pruning study on a base model we train - on the
-  thesis's strings or on our one-edit negatives (:func:`study_data`) - with the thesis's optimiser
-  (Adam, lr 1e-3, batch 32, gradient norm clipped at 5), pruned by its rule at every level and
-  mode, and retrained with the mask fixed where the rules need it;
+  thesis's strings or on our one-edit negatives - with the thesis's optimiser (Adam, lr 1e-3,
+  batch 32, gradient norm clipped at 5), pruned by its rule at every level and mode, and retrained
+  with the mask fixed where the rules need it; :func:`kept_weight_study` looks at what a plain
+  cell keeps at "100%" h2h;
 - :func:`graph_study`: one graph-grown sparse GRU (:class:`~sparsekit.rnn.GraphRNN`) trained and
-  tested, with the graph's properties;
+  tested, with the graph's properties; :func:`thesis_graph_table`: the thesis's own graph results
+  with our properties recomputed from its graphs;
 - the rules, each a small function a unit test feeds counter-examples: :func:`keeps_base` (R1),
-  :func:`falls_and_recovers` (R2), :func:`gated_contrast` (R3), :func:`graph_trends` (R4, R6).
+  :func:`falls_and_recovers` (R2), :func:`gated_contrast` (R3), :func:`graph_trends` (R4, R6);
+  R0 and R5 are in :mod:`sparsekit.thesis_pruning`.
 
-Both job functions take plain arguments and load their own data, so
+The job functions take plain arguments and load their own data, so
 :func:`sparsekit.utils.parallel_map` can run them on two one-thread processes.
 """
 
