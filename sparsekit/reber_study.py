@@ -76,6 +76,15 @@ def first_failure(s: str) -> int:
     return len(s)
 
 
+def _majority_guess(values_train, y_train, values_test, default: int | None = None) -> np.ndarray:
+    """For each test value, the majority label of the training strings with that value (a one-feature
+    classifier); a value never seen gets ``default`` (None: the overall majority)."""
+    table = pd.DataFrame({"f": list(values_train), "y": [int(y) for y in y_train]})
+    majority = table.groupby("f").y.mean().round().astype(int)
+    default = int(round(table.y.mean())) if default is None else default
+    return np.array([majority.get(v, default) for v in values_test])
+
+
 def negatives_profile(train: list[str], y_train, test: list[str], y_test) -> dict[str, float]:
     """How easy a data set's invalid strings are: the share that an acceptor rejects within their
     first 3 symbols, the share holding a letter outside the grammar's alphabet, and the test
@@ -90,10 +99,8 @@ def negatives_profile(train: list[str], y_train, test: list[str], y_test) -> dic
     truth = np.asarray([int(y) for y in y_test])
 
     def one_feature(feature) -> float:
-        table = pd.DataFrame({"f": [feature(t) for t in train], "y": [int(y) for y in y_train]})
-        majority = table.groupby("f").y.mean().round().astype(int)
-        default = int(round(table.y.mean()))
-        return float(np.mean(np.array([majority.get(feature(t), default) for t in test]) == truth))
+        guess = _majority_guess([feature(t) for t in train], y_train, [feature(t) for t in test])
+        return float(np.mean(guess == truth))
 
     return dict(fail_within_3=float(np.mean([0 <= first_failure(t) < 3 for t in neg])),
                 foreign_letters=float(np.mean([any(c not in ALPHABET for c in t) for t in neg])),
@@ -150,10 +157,7 @@ def own_study(cell: str, seed: int, dataset: str = "thesis", base_epochs: int = 
         for percent in levels:
             model.load_state_dict(state)
             masks = thesis_masks(model, percent, kind)
-            with torch.no_grad():
-                for name, p in model.named_parameters():
-                    if name in masks:
-                        p.mul_(masks[name])
+            Pruner(model, list(masks), masks)  # applies the masks
             rows.append(dict(key, kind=kind, prune=percent, epoch=0, acc=_test(model, data, seed)))
     for kind, percent, epochs in retrain:
         model.load_state_dict(state)
@@ -176,9 +180,7 @@ def kept_weight_study(cell: str, seed: int, base_epochs: int = 1, retrain_epochs
     params = dict(model.named_parameters())
     kept = [(n, int(r), int(c), float(params[n].detach()[r, c]))
             for n, m in masks.items() for r, c in m.nonzero().tolist()]
-    table = pd.DataFrame({"n": ltr.numpy(), "y": ytr.numpy()})
-    majority = table.groupby("n").y.mean().round().astype(int)
-    by_length = torch.tensor([majority.get(int(n), 0) for n in lte])
+    by_length = torch.as_tensor(_majority_guess(ltr.tolist(), ytr, lte.tolist(), default=0))
     with torch.no_grad():
         model.eval()
         pred = torch.cat([model(xte[i : i + 1024], lte[i : i + 1024]).argmax(-1) for i in range(0, len(xte), 1024)])

@@ -99,9 +99,9 @@ def retrain_like_thesis(cell: str, kind: str, percent: int, epochs: int = 1, see
 
 
 def recovery_agrees(table: pd.DataFrame, margin: float = 0.03) -> pd.Series:
-    """Rule R5 of notebook 02, row by row: after a retraining epoch (``epoch`` >= 1) the thesis's
-    logged accuracy lies within our range over the shuffled test batchings widened by ``margin``
-    (wider than R0's: the retraining's batch order is a second draw the log does not record)."""
+    """Rule R5 of notebook 02, row by row (apply it to the rows after a retraining epoch, ``epoch`` >= 1):
+    :func:`thesis_row_agrees` with a wider ``margin`` than R0's, as the retraining's batch order is a
+    second draw the log does not record."""
     return thesis_row_agrees(table, margin)
 
 
@@ -198,10 +198,8 @@ def epoch0_table(cells=CELLS, kinds=MODES, levels=LEVELS, seeds=(0, 1, 2), batch
     ``seeds`` shuffles) and ours read at each string's last symbol, and the share of weights removed.
     ``workers`` processes take one (cell, kind) each (:func:`sparsekit.utils.parallel_map`)."""
     jobs = [(c, (k,), tuple(levels), tuple(seeds), batch_size, i == 0) for c in cells for i, k in enumerate(kinds)]
-    slow_first = sorted(range(len(jobs)), key=lambda j: -_COST.get(jobs[j][0], 1))  # the GRU is slowest on CPU
-    parts = parallel_map(_epoch0_rows, [jobs[j] for j in slow_first], workers, desc="thesis models",
-                         show_progress=show_progress)
-    parts = [parts[slow_first.index(j)] for j in range(len(jobs))]
+    parts = parallel_map(_epoch0_rows, jobs, workers, desc="thesis models", show_progress=show_progress,
+                         cost=lambda job: _COST.get(job[0], 1))  # the GRU is slowest on CPU
     out = pd.DataFrame([row for part in parts for row in part])
     out["difference"] = out["ours"] - out["thesis"]
     return out

@@ -76,7 +76,8 @@ def _one_thread_worker() -> None:
     torch.set_num_threads(1)
 
 
-def parallel_map(fn, jobs: Iterable, workers: int = 2, desc: str | None = None, show_progress: bool = True) -> list:
+def parallel_map(fn, jobs: Iterable, workers: int = 2, desc: str | None = None, show_progress: bool = True,
+                 cost=None) -> list:
     """``[fn(*job) for job in jobs]`` on ``workers`` processes of one torch thread each, in order.
 
     Small recurrent networks do not speed up with a second torch thread (their steps are too small
@@ -85,7 +86,9 @@ def parallel_map(fn, jobs: Iterable, workers: int = 2, desc: str | None = None, 
     arguments. ``workers=1`` runs in this process, one thread, with the same results: a job's
     randomness must come from its own seeds, never from the order jobs run in. The processes are
     spawned, so a script that calls this must do so under ``if __name__ == "__main__":``
-    (notebooks need nothing).
+    (notebooks need nothing). ``cost(job)``, when given, estimates a job's run time: the costliest
+    start first, so a long job does not start last and leave a process idle (results keep ``jobs``'s
+    order either way).
     """
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
@@ -109,7 +112,8 @@ def parallel_map(fn, jobs: Iterable, workers: int = 2, desc: str | None = None, 
     out: list = [None] * len(jobs)
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
                              initializer=_one_thread_worker) as pool:
-        futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
+        order = range(len(jobs)) if cost is None else sorted(range(len(jobs)), key=lambda i: -cost(jobs[i]))
+        futures = {pool.submit(fn, *jobs[i]): i for i in order}
         try:
             for f in as_completed(futures):
                 out[futures[f]] = f.result()

@@ -176,3 +176,9 @@ def test_kept_weight_study_repeats_the_r3_model():
     assert got["acc"] == pytest.approx(r3)  # the same model as own_study's R3 row
     assert len(got["kept"]) >= 1 and all(name.startswith("rnn.weight_hh_l") for name, *_ in got["kept"])
     assert 0 <= got["same_as_length_only"] <= 1 and 0 <= got["acc_without_kept"] <= 1
+
+
+def test_parallel_map_runs_costly_jobs_first_and_keeps_order():
+    jobs = [(i, 0) for i in range(6)]
+    got = parallel_map(_square, jobs, workers=2, show_progress=False, cost=lambda job: job[0] % 3)
+    assert got == [i * i for i in range(6)]
