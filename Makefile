@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 notebooks: $(STAMP)
-	$(PY) -m sparsekit.run --profile quick
+	$(PY) -m sparsekit.course.run --profile quick
 
 test: unit nbval
 
@@ -40,7 +40,7 @@ nbval: $(STAMP)
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900 notebooks/
 
 reproduce: $(STAMP)
-	$(PY) -m sparsekit.run --profile full --seeds 0 1 2 --results-dir results/full --figures-dir figures
+	$(PY) -m sparsekit.course.run --profile full --seeds 0 1 2 --results-dir results/full --figures-dir figures
 
 bench: $(STAMP)
 	$(PY) -m sparsekit.bench
@@ -49,13 +49,13 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 book: $(STAMP)
-	$(PY) -m sparsekit.book
+	$(PY) -m sparsekit.course.book
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sparsekit tests
 
 update-notebooks: $(STAMP)
-	$(PY) -m sparsekit.run --update-notebooks
+	$(PY) -m sparsekit.course.run --update-notebooks
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -1,4 +1,4 @@
-# Sphinx configuration of the course site; `make book` (python -m sparsekit.book) stages this folder
+# Sphinx configuration of the course site; `make book` (python -m sparsekit.course.book) stages this folder
 # with the notebooks and the claims report under build/book/src and builds it from there.
 from pathlib import Path
 

@@ -1,58 +1,63 @@
-"""sparsekit: the small package behind the sparse-neural-network notebooks.
+"""sparsekit: sparse neural networks - masks, pruning, N:M, sparse formats, kernels and layers.
 
-Modules are imported on demand (``from sparsekit import masks``), so importing the package stays
-cheap. One job each:
+The library. Submodules load on first use (``import sparsekit; sparsekit.masks`` works, and
+``import sparsekit`` alone stays cheap); importing it sets no environment variable, changes no
+option of another package and touches no file. One job each:
 
 - ``masks``: pure mask functions - magnitude (layer-wise, global, exact counts), random, ERK, N:M, the cubic schedule
 - ``prune``: masks attached to a model and kept exact through the optimizer; the pure pruning step; IMP with checkpoints
-- ``lottery``: lottery-ticket studies - IMP with its controls per seed as rows, the paired gaps the claims test
 - ``nm``: N:M layers trained from scratch, STE / SR-STE, sparse architecture divergence (SAD)
-- ``formats``: sparse weight formats for inference (CSR with compact indices, compressed N:M)
+- ``formats``: sparse weight formats for inference (CSR with compact indices, compressed N:M), to and from
+  torch.sparse and scipy.sparse
 - ``kernels``: Numba CPU and numba.cuda sparse products, dispatched by device
-- ``nn``: ``SparseLinear`` (CSR / N:M weights), ``SparseInputLinear`` (activation-sparse inputs), ``SparseConv1x1``
+- ``nn``: sparse inference layers - ``SparseLinear`` (CSR / N:M), ``SparseConv2d`` (any stride, kxk, groups),
+  ``SparseInputLinear`` (activation-sparse inputs)
+- ``convert``: one entry point that turns a model's Linear and Conv2d layers into sparse inference layers
 - ``train``: the one training loop (``fit``), its result object, ``evaluate``
-- ``models``: the shared MLPs and the small CNN
-- ``rnn``: recurrent classifiers, graph-grown sparse RNNs, their graph properties
-- ``thesis_pruning``: the RNN thesis's pruning study redone on its own models, rule and test loop; its retraining
-- ``reber_study``: notebook 02's study of models we train (thesis data or one-edit negatives), graph networks, its rules
-- ``sdr``: sparse distributed representations - packed overlaps and unions, closed forms, Monte Carlo
-- ``sparsey``: a Sparsey-style memory (competitive modules, single-trial learning)
-- ``activations``: activation-sparsity hooks (non-zero, dead and live shares) and the top-k activation
-- ``lazy``: the lazy-neuron study - sparsity profiles, label noise, MLP-block timing, TEAL / WINA gates, its rules
-- ``transformers``: a small ViT and a T5-style encoder for the lazy-neuron experiments
-- ``metrics``: calibration - reliability bins and the expected calibration error
+- ``models``, ``transformers``, ``rnn``, ``mobilenet``: the models the lessons train and time
+- ``activations``: activation-sparsity hooks and the top-k activation; ``metrics``: calibration (ECE)
+- ``sdr``: sparse distributed representations; ``sparsey``: a Sparsey-style memory
 - ``control``: sparse ReLU dynamics, MILP planning with HiGHS, sampling planners, two systems
 - ``data``: offline data sets, torchvision's real ones from a local folder, splits and batches
-- ``report``: claims, verdict rules with paired seeds, the results JSON, the claims report
-- ``exercises``: graders for the notebooks' exercises (a hint, never the answer)
-- ``plotting``: one figure style, saving to FIGURES_DIR, mean-with-band lines
-- ``utils``: seeding, devices, text progress bars, a two-process parallel map, atomic files, configuration hashes,
-  versions
-- ``run``: the notebook runner (papermill) and its report
-- ``bench``: the kernel benchmark against each baseline at its best, warm and cold (``python -m sparsekit.bench``)
-- ``roofline``: FLOPs and bytes of dense / CSR / N:M products, the byte-ratio bound, this machine's peak and bandwidth
-- ``mobilenet``: MobileNet v1 dense and with sparse 1x1 layers, timed end to end and layer by layer
-- ``book``: the course site (``python -m sparsekit.book``)
+- ``seeds``: the one way to derive per-seed and per-round seeds; ``checks``: argument checks with clear errors
+- ``timing``: round-robin timing; ``roofline``: FLOPs and bytes; ``bench``: the kernel benchmark
+  (``python -m sparsekit.bench``)
+- ``utils``: devices, text progress bars, a process-parallel map, atomic files, configuration hashes, versions
 
-Vocabulary, the same in every module: *sparsity* is the fraction of weights removed, *density*
-``1 - sparsity`` the fraction kept, a *rate* the fraction of the surviving weights removed in one
-step; ``batch_size``, ``num_classes``, ``num_inputs``; randomness comes in as a ``seed`` or a
+Two more layers sit on top, visible as folders: ``sparsekit.studies`` (one module per notebook:
+its experiments and claim rules) and ``sparsekit.course`` (verdicts, results, exercises, plots,
+the runner and the site). The library never imports them.
+
+Vocabulary, the same in every module: *sparsity* is the fraction of weights removed (torch's
+``amount`` is accepted where torch uses it), *density* ``1 - sparsity`` the fraction kept, a
+*rate* the fraction of the surviving weights removed in one step; parameters are named by their
+dotted names (torch's ``tensor_fqn``, e.g. ``"layer1.0.conv1.weight"``); ``batch_size``,
+``num_classes``; accuracy is a fraction in [0, 1]; randomness comes in as a ``seed`` or a
 ``torch.Generator`` / ``numpy.random.Generator`` argument.
 """
 
-import os as _os
+from __future__ import annotations
 
-# Numba writes its on-disk cache next to the source by default, which fails in a
-# read-only install; give it a writable place unless the user chose one.
-_os.environ.setdefault(
-    "NUMBA_CACHE_DIR", _os.path.join(_os.path.expanduser("~"), ".cache", "sparsekit", "numba")
+import importlib
+
+__version__ = "0.2.0"
+
+_SUBMODULES = (
+    "activations", "bench", "checks", "control", "convert", "data", "formats", "kernels", "masks",
+    "metrics", "mobilenet", "models", "nm", "nn", "prune", "rnn", "roofline", "sdr", "seeds", "sparsey",
+    "timing", "train", "transformers", "utils",
 )
 
-__version__ = "0.1.0"
+__all__ = list(_SUBMODULES)
 
-__all__ = [
-    "activations", "bench", "book", "control", "data", "exercises", "formats", "kernels", "lazy", "lottery", "masks",
-    "metrics", "mobilenet", "models", "nm", "nn", "plotting", "prune", "reber_study", "report", "rnn", "roofline",
-    "run", "sdr", "sparsey", "thesis_pruning", "train", "transformers",
-    "utils",
-]
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'sparsekit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES))

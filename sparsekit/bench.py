@@ -25,9 +25,9 @@ are ratios within one run, never absolute times compared across runs.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -36,11 +36,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from . import kernels
+from . import kernels, mobilenet
+from .checks import one_of
 from .formats import CSR, NMSparse
 from .masks import random_mask
 from .roofline import last_level_cache_bytes
+from .timing import measure
 from .utils import progress as progress_bar
 
 __all__ = [
@@ -76,32 +79,6 @@ SHAPES = (
 )
 
 
-def measure(fns: dict[str, Callable[[], object]], reps: int = 30, warmup: int = 3, inner: int = 5,
-            sync: Callable[[], None] | None = None) -> dict[str, float]:
-    """Median seconds per call of each function.
-
-    Each of the ``reps`` samples is the mean of ``inner`` back-to-back calls (the steady state of a
-    layer applied batch after batch); samples are taken round-robin over the functions, after
-    ``warmup`` calls each, so that a change in the machine's load touches every method alike.
-    """
-    if reps < 1 or inner < 1:
-        raise ValueError(f"reps and inner must be positive, got {reps} and {inner}")
-    sync = sync or (lambda: None)
-    for f in fns.values():
-        for _ in range(warmup):
-            f()
-    sync()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(reps):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                f()
-            sync()
-            times[k].append((time.perf_counter() - t0) / inner)
-    return {k: float(np.median(v)) for k, v in times.items()}
-
-
 def make_problem(shape: Shape, sparsity: float, seed: int = 0, device: str = "cpu", dtype=torch.float32):
     """A random weight with exactly ``sparsity`` of its entries zeroed (unstructured) and an input."""
     g = torch.Generator().manual_seed(seed)
@@ -112,17 +89,17 @@ def make_problem(shape: Shape, sparsity: float, seed: int = 0, device: str = "cp
     return w.to(device), x.to(device)
 
 
-def exact_zero_activations(batch: int, features: int, zero_fraction: float, seed: int = 0) -> torch.Tensor:
+def exact_zero_activations(batch_size: int, features: int, zero_fraction: float, seed: int = 0) -> torch.Tensor:
     """Activations (batch, features) with *exactly* ``round(zero_fraction * features)`` zeros in every
     row, at random places, and positive values elsewhere (as after a ReLU, but no extra zeros)."""
     if not 0.0 <= zero_fraction <= 1.0:
         raise ValueError(f"zero_fraction must lie in [0, 1], got {zero_fraction}")
     g = torch.Generator().manual_seed(seed)
     n_zero = round(zero_fraction * features)
-    order = torch.rand(batch, features, generator=g).argsort(dim=1)
-    keep = torch.ones(batch, features, dtype=torch.bool)
+    order = torch.rand(batch_size, features, generator=g).argsort(dim=1)
+    keep = torch.ones(batch_size, features, dtype=torch.bool)
     keep.scatter_(1, order[:, :n_zero], False)
-    return (torch.rand(batch, features, generator=g) + 0.1) * keep
+    return (torch.rand(batch_size, features, generator=g) + 0.1) * keep
 
 
 # A method turns one copy of the (masked) dense weight into a zero-argument call of the product.
@@ -221,8 +198,7 @@ def _instantiate(methods: dict[str, Method], weights: list[torch.Tensor]) -> dic
 
 
 def _weights(w: torch.Tensor, cache: str, smallest_bytes: int) -> list[torch.Tensor]:
-    if cache not in CACHES:
-        raise ValueError(f"cache must be one of {', '.join(map(repr, CACHES))}, got {cache!r}")
+    one_of("cache", cache, CACHES)
     if cache == "warm" or w.device.type != "cpu":
         return [w]
     return [w] + [w.clone() for _ in range(copies_for_cold(smallest_bytes) - 1)]
@@ -313,21 +289,82 @@ def bench_nm(shape: Shape, n: int = 2, m: int = 4, reps: int = 30, device: str =
     return out
 
 
-def bench_activation(zero_fraction: float, batch: int = 64, features: int = 1024, reps: int = 30,
+def bench_activation(zero_fraction: float, batch_size: int = 64, features: int = 1024, reps: int = 30,
                      seed: int = 0) -> dict:
     """Activations with exactly ``zero_fraction`` zeros times a dense (features x features) weight:
     sparsekit's activation-sparse kernel against the best dense method (CPU, warm)."""
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(features, features, generator=g)
-    x = exact_zero_activations(batch, features, zero_fraction, seed)
+    x = exact_zero_activations(batch_size, features, zero_fraction, seed)
     wt = w.t().contiguous()
     dense = dense_methods(x)
     fns = {**{k: m(w) for k, m in dense.items()}, "sparse input": lambda: kernels.sparse_input_matmul(x, wt)}
     t = measure(fns, reps=reps)
     best_dense, t_dense = _best(t, dense)
     return {"zero_fraction_asked": zero_fraction, "zero_fraction": float((x == 0).float().mean()),
-            "batch": batch, "features": features,
+            "batch": batch_size, "features": features,
             "times_s": t, "best dense": best_dense, "speedup vs best dense": t_dense / t["sparse input"]}
+
+
+# ---------------------------------------------------------------- MobileNet v1, end to end and per layer
+
+
+def bench_layers(dense: mobilenet.MobileNetV1, sparse: mobilenet.MobileNetV1, reps: int = 10, size: int = 224,
+                 progress: bool = True) -> list[dict]:
+    """Each 1x1 layer alone, at its input resolution: sparsekit against the best dense method."""
+    rows = []
+    shapes = [(layer, sparse.features[i][0], hw) for i, layer, hw in mobilenet._blocks_at_resolution(dense, size)
+              if mobilenet._is_pointwise(layer)]
+    g = torch.Generator().manual_seed(0)
+    for k, (conv, sp, hw) in enumerate(progress_bar(shapes, desc="1x1 layers", disable=not progress)):
+        x = torch.rand(conv.in_channels, hw * hw, generator=g)
+        w = conv.weight.detach().reshape(conv.out_channels, conv.in_channels)
+        methods = dense_methods(x, channels_first=True)
+        fns = {name: m(w) for name, m in methods.items()}
+        fns["sparsekit csr"] = lambda sp=sp, x=x: kernels.csr_matmul(sp.weight, x, channels_first=True)
+        t = measure(fns, reps=reps)
+        best = min(methods, key=t.__getitem__)
+        rows.append({"layer": k + 1, "out": conv.out_channels, "in": conv.in_channels, "pixels": hw * hw,
+                     "best dense": best, "dense_s": t[best], "sparse_s": t["sparsekit csr"],
+                     "speedup": t[best] / t["sparsekit csr"]})
+    return rows
+
+
+def bench_mobilenet(sparsity: float = 0.9, reps: int = 10, size: int = 224, seed: int = 0,
+                    progress: bool = True) -> dict:
+    """The whole network, batch 1: the best dense variant against the sparse network (its 1x1
+    layers on sparsekit, the rest dense NCHW), and every 1x1 layer alone."""
+    if reps < 1:
+        raise ValueError(f"reps must be positive, got {reps}")
+    dense = mobilenet.mobilenet_v1(seed=seed)
+    sparse = mobilenet.sparsify_pointwise(dense, sparsity, seed)
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        variants = mobilenet.dense_variants(dense, x)
+        err = (sparse(x) - _masked_dense(sparse)(x)).abs().max().item()
+        fns = {**variants, "sparse (sparsekit 1x1)": lambda: sparse(x)}
+        t = measure(fns, reps=reps, warmup=2, inner=2)
+        layers = bench_layers(dense, sparse, reps=reps, size=size, progress=progress)
+    best = min(variants, key=t.__getitem__)
+    fl_d, fl_s = mobilenet.flops(dense, size), mobilenet.flops(sparse, size)
+    return {"sparsity": sparsity, "size": size, "times_s": t, "best dense": best,
+            "speedup": t[best] / t["sparse (sparsekit 1x1)"],
+            "speedup vs NCHW": t["NCHW"] / t["sparse (sparsekit 1x1)"],
+            "flops_dense": fl_d["total"], "flops_sparse": fl_s["total"],
+            "pointwise_share": fl_d["pointwise"] / fl_d["total"], "max_abs_error": err, "layers": layers}
+
+
+def _masked_dense(sparse: mobilenet.MobileNetV1) -> mobilenet.MobileNetV1:
+    """The sparse network with its 1x1 layers back as dense convolutions holding the same
+    (zero-filled) weights: the oracle the sparse network must agree with."""
+    out = copy.deepcopy(sparse)
+    for i, sp in mobilenet.pointwise_layers(out):
+        conv = nn.Conv2d(sp.in_channels, sp.out_channels, 1)
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(sp.weight.to_dense()).reshape(conv.weight.shape))
+            conv.bias.copy_(sp.bias)
+        out.features[i][0] = conv
+    return out
 
 
 @dataclass(frozen=True)
@@ -393,8 +430,6 @@ def run(shapes=SHAPES, sparsities=SPARSITIES, reps: int = 30, device: str = "cpu
     if device == "cpu":
         result["activation"] = [bench_activation(z, reps=reps) for z in activation_zero_fractions]
         if mobilenet:
-            from .mobilenet import bench_mobilenet
-
             result["mobilenet"] = bench_mobilenet(sparsity=0.9, reps=max(15, reps), progress=progress)
     return result
 

@@ -1,12 +1,14 @@
 """Pure mask functions: weights (and the current mask) in, a new boolean mask out.
 
-Conventions shared by every function here:
+Conventions shared by every function here except :func:`percentile_masks` (the RNN thesis's rule,
+kept as it published it: it keeps every weight tied at its threshold, so its counts are not exact):
 
 - a mask is a ``torch.bool`` tensor of the parameter's shape, ``True`` = weight kept;
 - counts are exact: pruning to sparsity ``s`` of ``n`` weights zeroes ``round(s * n)`` of them
   (half rounds to even, as Python's ``round``), never one more for a tie at the threshold;
 - ties are broken deterministically: among equal magnitudes the weight with the lower flat index
   (in the order the tensors are given) is pruned first;
+- no target empties a tensor: a count that rounds to every weight of it is refused;
 - a weight pruned in ``mask`` stays pruned (masks only shrink).
 """
 
@@ -17,6 +19,8 @@ import numbers
 from collections.abc import Mapping, Sequence
 
 import torch
+
+from .checks import one_of
 
 __all__ = [
     "check_sparsity",
@@ -132,7 +136,8 @@ def prune_surviving(weight: torch.Tensor, rate: float, mask: torch.Tensor | None
 
 
 def _global(
-    weights: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor] | None, n_zero_of
+    weights: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor] | None, n_zero_of,
+    allow_empty_layers: bool = False,
 ) -> dict[str, torch.Tensor]:
     if not weights:
         raise ValueError("weights is empty: give at least one tensor to prune")
@@ -153,23 +158,35 @@ def _global(
     for k, w in zip(names, ws):
         out[k] = keep[start : start + w.numel()].view(w.shape).to(w.device)
         start += w.numel()
+    emptied = [k for k, m in out.items() if m.numel() > 0 and not bool(m.any())]
+    if emptied and not allow_empty_layers:
+        raise ValueError(
+            f"one global threshold prunes every weight of {emptied} (layer collapse): the network no longer "
+            "connects its input to its output. Prune less, leave those tensors out, or pass "
+            "allow_empty_layers=True to get the collapsed masks anyway")
     return out
 
 
 def global_magnitude_masks(
-    weights: Mapping[str, torch.Tensor], sparsity: float, masks: Mapping[str, torch.Tensor] | None = None
+    weights: Mapping[str, torch.Tensor], sparsity: float, masks: Mapping[str, torch.Tensor] | None = None,
+    allow_empty_layers: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """One magnitude threshold pooled over all tensors: exactly ``round(sparsity * total)`` pruned."""
+    """One magnitude threshold pooled over all tensors: exactly ``round(sparsity * total)`` pruned.
+
+    A threshold that empties a whole tensor is refused (as :func:`magnitude_mask` refuses to empty
+    one) unless ``allow_empty_layers=True``."""
     s = check_sparsity(sparsity)
-    return _global(weights, masks, lambda n, n_alive: round(s * n))
+    return _global(weights, masks, lambda n, n_alive: round(s * n), allow_empty_layers)
 
 
 def global_prune_surviving(
-    weights: Mapping[str, torch.Tensor], rate: float, masks: Mapping[str, torch.Tensor] | None = None
+    weights: Mapping[str, torch.Tensor], rate: float, masks: Mapping[str, torch.Tensor] | None = None,
+    allow_empty_layers: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Prune ``round(rate * alive)`` of the surviving weights, pooled over all tensors."""
+    """Prune ``round(rate * alive)`` of the surviving weights, pooled over all tensors (an emptied
+    tensor refused as in :func:`global_magnitude_masks`)."""
     f = _check_rate(rate)
-    return _global(weights, masks, lambda n, n_alive: (n - n_alive) + round(f * n_alive))
+    return _global(weights, masks, lambda n, n_alive: (n - n_alive) + round(f * n_alive), allow_empty_layers)
 
 
 def percentile_masks(weights: Mapping[str, torch.Tensor], percent: float) -> dict[str, torch.Tensor]:
@@ -198,14 +215,17 @@ def percentile_masks(weights: Mapping[str, torch.Tensor], percent: float) -> dic
 def random_mask(
     shape: Sequence[int] | torch.Size, sparsity: float, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """A uniformly random mask with exactly ``round(sparsity * numel)`` pruned entries."""
+    """A uniformly random mask with exactly ``round(sparsity * numel)`` pruned entries (never all of
+    them: a target that rounds to every entry is refused, as :func:`magnitude_mask` refuses it)."""
     s = check_sparsity(sparsity)
     shape = tuple(int(d) for d in shape)
     if any(d < 0 for d in shape):
         raise ValueError(f"shape must have non-negative sizes, got {shape}")
     n = math.prod(shape)
+    n_zero = round(s * n)
+    _check_not_all(n_zero, n, f"sparsity={sparsity!r}")
     keep = torch.ones(n, dtype=torch.bool)
-    keep[torch.randperm(n, generator=generator)[: round(s * n)]] = False
+    keep[torch.randperm(n, generator=generator)[:n_zero]] = False
     return keep.view(shape)
 
 
@@ -342,7 +362,8 @@ def nm_mask_conv(weight: torch.Tensor, n: int, m: int, layout: str = "channel") 
     if layout == "flat":
         o = weight.shape[0]
         return nm_mask(weight.reshape(o, -1), n, m, dim=-1).reshape(weight.shape)
-    raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    one_of("layout", layout, LAYOUTS)
+    raise AssertionError("unreachable")
 
 
 def layer_nm_mask(weight: torch.Tensor, n: int, m: int, layout: str = "channel") -> torch.Tensor:

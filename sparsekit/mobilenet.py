@@ -21,9 +21,10 @@ from torch import nn
 
 from .masks import random_mask
 from .nn import SparseConv1x1
+from .seeds import seeded
 
 __all__ = ["BLOCKS", "mobilenet_v1", "sparsify_pointwise", "pointwise_layers", "flops", "dense_variants",
-           "bench_layers", "bench_mobilenet"]
+]
 
 # (in channels, out channels, stride of the depthwise conv) of the 13 depthwise-separable blocks
 BLOCKS = ((32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2),
@@ -58,8 +59,8 @@ class MobileNetV1(nn.Module):
 
 def mobilenet_v1(width: float = 1.0, num_classes: int = 1000, seed: int = 0) -> MobileNetV1:
     """MobileNet v1 (random weights, BN folded), in eval mode."""
-    torch.manual_seed(seed)
-    return MobileNetV1(width, num_classes).eval()
+    with seeded(seed):
+        return MobileNetV1(width, num_classes).eval()
 
 
 def _is_pointwise(layer: nn.Module) -> bool:
@@ -130,68 +131,4 @@ def dense_variants(model: MobileNetV1, x: torch.Tensor) -> dict:
 
             mk.features = mkldnn.to_mkldnn(mk.features)
         out["oneDNN (mkldnn tensors)"] = lambda: mk(x.to_mkldnn())
-    return out
-
-
-def bench_layers(dense: MobileNetV1, sparse: MobileNetV1, reps: int = 10, size: int = 224,
-                 progress: bool = True) -> list[dict]:
-    """Each 1x1 layer alone, at its input resolution: sparsekit against the best dense method."""
-    from .bench import dense_methods, measure
-    from .kernels import csr_matmul
-    from .utils import progress as progress_bar
-
-    rows = []
-    shapes = [(layer, sparse.features[i][0], hw) for i, layer, hw in _blocks_at_resolution(dense, size)
-              if _is_pointwise(layer)]
-    g = torch.Generator().manual_seed(0)
-    for k, (conv, sp, hw) in enumerate(progress_bar(shapes, desc="1x1 layers", disable=not progress)):
-        x = torch.rand(conv.in_channels, hw * hw, generator=g)
-        w = conv.weight.detach().reshape(conv.out_channels, conv.in_channels)
-        methods = dense_methods(x, channels_first=True)
-        fns = {name: m(w) for name, m in methods.items()}
-        fns["sparsekit csr"] = lambda sp=sp, x=x: csr_matmul(sp.weight, x, channels_first=True)
-        t = measure(fns, reps=reps)
-        best = min(methods, key=t.__getitem__)
-        rows.append({"layer": k + 1, "out": conv.out_channels, "in": conv.in_channels, "pixels": hw * hw,
-                     "best dense": best, "dense_s": t[best], "sparse_s": t["sparsekit csr"],
-                     "speedup": t[best] / t["sparsekit csr"]})
-    return rows
-
-
-def bench_mobilenet(sparsity: float = 0.9, reps: int = 10, size: int = 224, seed: int = 0,
-                    progress: bool = True) -> dict:
-    """The whole network, batch 1: the best dense variant against the sparse network (its 1x1
-    layers on sparsekit, the rest dense NCHW), and every 1x1 layer alone."""
-    from .bench import measure
-
-    if reps < 1:
-        raise ValueError(f"reps must be positive, got {reps}")
-    dense = mobilenet_v1(seed=seed)
-    sparse = sparsify_pointwise(dense, sparsity, seed)
-    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        variants = dense_variants(dense, x)
-        err = (sparse(x) - _masked_dense(sparse)(x)).abs().max().item()
-        fns = {**variants, "sparse (sparsekit 1x1)": lambda: sparse(x)}
-        t = measure(fns, reps=reps, warmup=2, inner=2)
-        layers = bench_layers(dense, sparse, reps=reps, size=size, progress=progress)
-    best = min(variants, key=t.__getitem__)
-    fl_d, fl_s = flops(dense, size), flops(sparse, size)
-    return {"sparsity": sparsity, "size": size, "times_s": t, "best dense": best,
-            "speedup": t[best] / t["sparse (sparsekit 1x1)"],
-            "speedup vs NCHW": t["NCHW"] / t["sparse (sparsekit 1x1)"],
-            "flops_dense": fl_d["total"], "flops_sparse": fl_s["total"],
-            "pointwise_share": fl_d["pointwise"] / fl_d["total"], "max_abs_error": err, "layers": layers}
-
-
-def _masked_dense(sparse: MobileNetV1) -> MobileNetV1:
-    """The sparse network with its 1x1 layers back as dense convolutions holding the same
-    (zero-filled) weights: the oracle the sparse network must agree with."""
-    out = copy.deepcopy(sparse)
-    for i, sp in pointwise_layers(out):
-        conv = nn.Conv2d(sp.in_channels, sp.out_channels, 1)
-        with torch.no_grad():
-            conv.weight.copy_(torch.from_numpy(sp.weight.to_dense()).reshape(conv.weight.shape))
-            conv.bias.copy_(sp.bias)
-        out.features[i][0] = conv
     return out

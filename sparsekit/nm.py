@@ -18,12 +18,13 @@ them from flipping in and out. ``lambda_w = 0`` is the plain STE.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import one_of
 from .masks import LAYOUTS, check_nm, layer_nm_mask
 
 __all__ = [
@@ -35,7 +36,7 @@ __all__ = [
     "SADTracker",
     "integrated_decay",
     "lambda_for_decay",
-    "train_from_scratch",
+
     "has_sparse_tensor_cores",
     "semi_structured_speedup",
 ]
@@ -127,8 +128,7 @@ class NMConv2d(nn.Conv2d, _NMMixin):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, n: int = 2, m: int = 4,
                  lambda_w: float = 2e-4, layout: str = "channel", **kw):
         super().__init__(in_channels, out_channels, kernel_size, **kw)
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        one_of("layout", layout, LAYOUTS)
         self.layout = layout
         size = in_channels // self.groups if layout == "channel" else self.weight[0].numel()
         self._init_nm(n, m, lambda_w, size, f"the Conv2d weight ({layout} layout)")
@@ -214,37 +214,6 @@ def lambda_for_decay(target: float, lrs: Sequence[float], momentum: float = 0.0)
     return target * (1.0 - momentum) / total
 
 
-def train_from_scratch(make_model: Callable[[], nn.Module], data, *, seed: int, epochs: int, lr: float,
-                       batch_size: int, momentum: float = 0.9, weight_decay: float = 5e-5) -> tuple[nn.Module, dict]:
-    """Train ``make_model()`` (with or without N:M layers) by SGD with momentum and a per-step cosine
-    schedule, the paper's recipe at small scale, through ``train.fit``.
-
-    Returns the model and ``acc`` (test accuracy, %), ``lrs`` (the learning rate of every step),
-    ``sad`` (the fraction of N:M mask entries that flipped at every step; empty for a dense model).
-    """
-    from .train import evaluate, fit
-    from .utils import seed_everything
-
-    seed_everything(seed)
-    model = make_model()
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    steps = epochs * (len(data.y_train) // batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    tracker = SADTracker(model) if nm_layers(model) else None
-    lrs: list[float] = []
-
-    def on_step(step: int) -> None:
-        lrs.append(sched.get_last_lr()[0])
-        sched.step()
-        if tracker is not None:
-            tracker.step()
-
-    fit(model, opt, data, epochs=epochs, batch_size=batch_size, generator=torch.Generator().manual_seed(seed),
-        on_step=on_step)
-    acc = 100 * evaluate(model, data.x_test, data.y_test)[1]
-    return model, {"acc": acc, "lrs": lrs, "sad": list(tracker.history) if tracker else []}
-
-
 def has_sparse_tensor_cores(device: torch.device | str) -> bool:
     """Whether ``device`` is a CUDA GPU with 2:4 sparse tensor cores (compute capability 8.0 or later)."""
     device = torch.device(device)
@@ -255,8 +224,8 @@ def semi_structured_speedup(device: torch.device | str, size: int = 4096, reps: 
     """Dense time / 2:4 time of a ``size`` x ``size`` fp16 product (batch ``size``) on sparse tensor
     cores: torch's dense ``F.linear`` against ``torch.sparse.to_sparse_semi_structured`` (cuSPARSELt
     or CUTLASS), same masked weight, timed round-robin after warm-up."""
-    from .bench import measure
     from .masks import nm_mask
+    from .timing import measure
 
     if not has_sparse_tensor_cores(device):
         raise RuntimeError(f"{device} has no 2:4 sparse tensor cores (a CUDA GPU of compute capability >= 8.0)")

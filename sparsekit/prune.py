@@ -26,11 +26,15 @@ import torch
 from torch import nn
 
 from . import masks as M
-from .utils import atomic_torch_save, seed_everything
+from .checks import one_of
+from .seeds import derive_seed, seeded
+from .utils import atomic_torch_save
 from .utils import progress as progress_bar
 
 __all__ = [
+    "SCOPES",
     "prunable_parameters",
+    "torch_pruned_parameters",
     "Pruner",
     "snapshot",
     "rewind",
@@ -40,6 +44,7 @@ __all__ = [
     "iterative_magnitude_pruning",
 ]
 
+SCOPES = ("layer", "global")
 _SKIP_MODULES = (nn.Embedding, nn.EmbeddingBag, nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)
 
 
@@ -54,6 +59,23 @@ def prunable_parameters(model: nn.Module) -> list[str]:
             if p.dim() >= 2:
                 names.append(f"{mod_name}.{p_name}" if mod_name else p_name)
     return names
+
+
+def torch_pruned_parameters(model: nn.Module) -> dict[str, str]:
+    """Parameters re-parametrised by ``torch.nn.utils.prune``: ``{"fc.weight": "fc.weight_orig", ...}``
+    (the tensor torch computes as ``weight_orig * weight_mask`` before every forward)."""
+    from torch.nn.utils import prune as torch_prune
+
+    out = {}
+    for mod_name, mod in model.named_modules():
+        for hook in mod._forward_pre_hooks.values():
+            if isinstance(hook, torch_prune.BasePruningMethod):
+                names = [h._tensor_name for h in hook._pruning_methods] if isinstance(
+                    hook, torch_prune.PruningContainer) else [hook._tensor_name]
+                for t in names:
+                    full = f"{mod_name}.{t}" if mod_name else t
+                    out[full] = f"{full}_orig"
+    return out
 
 
 class Pruner:
@@ -75,6 +97,13 @@ class Pruner:
         masks: Mapping[str, torch.Tensor] | None = None,
     ):
         self.model = model
+        reparam = torch_pruned_parameters(model)
+        if reparam:
+            raise ValueError(
+                f"the model carries torch.nn.utils.prune re-parametrisations on {sorted(reparam)} "
+                f"(parameters {sorted(reparam.values())} times a weight_mask buffer): pruning those would "
+                "rank weights torch has already removed. Use Pruner.from_torch_pruned(model), which keeps "
+                "their masks, or call torch.nn.utils.prune.remove(module, name) first")
         named = dict(model.named_parameters())
         names = list(params) if params is not None else prunable_parameters(model)
         if not names:
@@ -91,6 +120,32 @@ class Pruner:
         self._handles: list[Any] = []
         if masks is not None:
             self.set_masks(masks)
+
+    @classmethod
+    def from_torch_pruned(cls, model: nn.Module, params: Iterable[str] | None = None) -> Pruner:
+        """A Pruner for a model pruned with ``torch.nn.utils.prune``: each re-parametrised tensor is
+        made a plain parameter again (``prune.remove``: ``weight = weight_orig * weight_mask``) and
+        its mask becomes this Pruner's mask for it, so further pruning ranks only surviving weights.
+
+        >>> from torch.nn.utils import prune as torch_prune
+        >>> net = nn.Sequential(nn.Linear(8, 4))
+        >>> _ = torch_prune.l1_unstructured(net[0], "weight", amount=0.5)
+        >>> pr = Pruner.from_torch_pruned(net)
+        >>> pr.names, round(pr.sparsity(), 2), hasattr(net[0], "weight_orig")
+        (['0.weight'], 0.5, False)
+        """
+        from torch.nn.utils import prune as torch_prune
+
+        found = torch_pruned_parameters(model)
+        masks = {}
+        for full in found:
+            mod_name, _, t = full.rpartition(".")
+            mod = model.get_submodule(mod_name) if mod_name else model
+            masks[full] = getattr(mod, f"{t}_mask").detach().bool().clone()
+            torch_prune.remove(mod, t)
+        pruner = cls(model, params if params is not None else None)
+        pruner.set_masks({n: m for n, m in masks.items() if n in pruner.params})
+        return pruner
 
     @property
     def names(self) -> list[str]:
@@ -118,17 +173,25 @@ class Pruner:
     def weights(self) -> dict[str, torch.Tensor]:
         return {n: p.detach() for n, p in self.params.items()}
 
-    def prune_surviving(self, rate: float | Mapping[str, float], scope: str = "layer") -> None:
+    def prune_surviving(self, rate: float | Mapping[str, float], scope: str = "layer",
+                        allow_empty_layers: bool = False) -> None:
         """Prune a fraction of the *surviving* weights by magnitude: per tensor (``scope='layer'``,
-        ``rate`` a float or a dict name -> float) or with one threshold pooled over all (``'global'``)."""
-        self._prune(rate, scope, "rate", M.global_prune_surviving, M.prune_surviving)
+        ``rate`` a float or a dict name -> float) or with one threshold pooled over all (``'global'``,
+        which refuses to empty a tensor unless ``allow_empty_layers``)."""
+        self._prune(rate, scope, "rate", M.global_prune_surviving, M.prune_surviving, allow_empty_layers)
 
-    def prune_to(self, sparsity: float | Mapping[str, float], scope: str = "layer") -> None:
-        """Prune by magnitude to a target sparsity (per tensor, or pooled with ``scope='global'``)."""
-        self._prune(sparsity, scope, "sparsity", M.global_magnitude_masks, M.magnitude_mask)
+    def prune_to(self, sparsity: float | Mapping[str, float] | None = None, scope: str = "layer", *,
+                 amount: float | Mapping[str, float] | None = None, allow_empty_layers: bool = False) -> None:
+        """Prune by magnitude to a target sparsity (per tensor, or pooled with ``scope='global'``).
+        ``amount`` is torch's word for the same number (``torch.nn.utils.prune``): give one of the two."""
+        if (sparsity is None) == (amount is None):
+            raise TypeError("give exactly one of sparsity and amount (the same number: the fraction removed)")
+        value = sparsity if sparsity is not None else amount
+        self._prune(value, scope, "sparsity", M.global_magnitude_masks, M.magnitude_mask, allow_empty_layers)
 
-    def _prune(self, value, scope: str, what: str, pooled, per_tensor) -> None:
-        self.set_masks(_by_magnitude(self.weights(), self.masks, value, scope, what, pooled, per_tensor))
+    def _prune(self, value, scope: str, what: str, pooled, per_tensor, allow_empty_layers: bool = False) -> None:
+        self.set_masks(_by_magnitude(self.weights(), self.masks, value, scope, what, pooled, per_tensor,
+                                     allow_empty_layers))
 
     def _factor(self, n: str) -> torch.Tensor:
         p = self.params[n]
@@ -160,11 +223,13 @@ class Pruner:
     def attach(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
         """Keep masks exact through ``optimizer``: gradients masked before each step, weights and
         optimizer state masked after it. Returns the optimizer, so ``opt = pruner.attach(Adam(...))``."""
-        managed = {id(p) for p in self.params.values()}
         in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
         missing = [n for n, p in self.params.items() if id(p) not in in_opt]
-        if missing and not (managed & in_opt):
-            raise ValueError(f"the optimizer holds none of the pruned parameters ({missing})")
+        if missing:
+            raise ValueError(
+                f"the optimizer does not hold the pruned parameters {missing}: their masks could not be kept "
+                "through its steps. Give it every pruned parameter (e.g. model.parameters()), or build the "
+                "Pruner with params= naming only the ones it holds")
         self._handles.append(optimizer.register_step_pre_hook(lambda opt, args, kwargs: self.mask_grads()))
         self._handles.append(optimizer.register_step_post_hook(lambda opt, args, kwargs: self.apply()))
         self._optimizers.append(optimizer)
@@ -217,15 +282,17 @@ class Pruner:
         self.set_masks(masks)
 
 
-def _by_magnitude(weights, masks, value, scope: str, what: str, pooled, per_tensor) -> dict[str, torch.Tensor]:
+def _by_magnitude(weights, masks, value, scope: str, what: str, pooled, per_tensor,
+                  allow_empty_layers: bool = False) -> dict[str, torch.Tensor]:
     if scope == "global":
         if not isinstance(value, (int, float)):
             raise TypeError(f"scope='global' takes one {what} (a float), not a per-layer dict")
-        return pooled(weights, value, masks)
+        return pooled(weights, value, masks, allow_empty_layers=allow_empty_layers)
     if scope == "layer":
         values = _per_layer(value, list(weights))
         return {n: per_tensor(weights[n], values[n], masks[n]) for n in weights}
-    raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+    one_of("scope", scope, SCOPES)
+    raise AssertionError("unreachable")
 
 
 def prune_step(
@@ -294,8 +361,7 @@ class IMPConfig:
     def __post_init__(self):
         if int(self.rounds) != self.rounds or self.rounds < 0:
             raise ValueError(f"rounds must be a non-negative integer, got {self.rounds!r}")
-        if self.scope not in ("layer", "global"):
-            raise ValueError(f"scope must be 'layer' or 'global', got {self.scope!r}")
+        one_of("scope", self.scope, SCOPES)
         rates = self.rate.values() if isinstance(self.rate, Mapping) else [self.rate]
         for r in rates:
             if not (0.0 < float(r) < 1.0):
@@ -330,66 +396,77 @@ def iterative_magnitude_pruning(
 ) -> IMPResult:
     """Run IMP: train, prune ``rate`` of the surviving weights, reset survivors, repeat.
 
-    ``make_model()`` builds a fresh model (its initial weights are drawn once, under ``config.seed``).
-    ``train(model, pruner, round, on_step)`` trains in place - creating its optimizer and calling
-    ``pruner.attach(optimizer)`` - calls ``on_step(step)`` after every optimizer step, and returns a
-    JSON-able dict of metrics. Round 0 is the dense network.
+    ``make_model()`` builds a fresh model (its initial weights are drawn once, with torch's global
+    generator seeded by ``config.seed`` inside :func:`sparsekit.seeds.seeded`, which hands the
+    caller's generator state back afterwards). ``train(model, pruner, round, on_step)`` trains in
+    place - creating its optimizer and calling ``pruner.attach(optimizer)`` - calls
+    ``on_step(step)`` after every optimizer step, and returns a JSON-able dict of metrics. Round 0 is
+    the dense network; round ``r`` runs under the seed ``derive_seed(config.seed, "imp-round", r)``.
 
     With ``checkpoint`` the state is written atomically after every round; a run that was killed
     resumes from the last finished round and, since every round is seeded by (seed, round), ends
     with the same result as an uninterrupted run.
     """
-    cfg_dict = asdict(config)
-    result = IMPResult(config=config)
-    start = 0
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, weights_only=False)
-        if state["config"] != cfg_dict:
-            raise ValueError(
-                f"checkpoint {checkpoint} was written by another configuration ({state['config']}); "
-                "remove it or point checkpoint= elsewhere"
-            )
-        result.history, result.masks = state["history"], state["masks"]
-        result.init, result.rewind_to, result.trained = state["init"], state["rewind_to"], state["trained"]
-        start = len(result.history)
-        result.resumed_from = start
-
-    if start == 0:
-        seed_everything(config.seed)
-        result.init = snapshot(make_model())
-
+    result = _resume(checkpoint, config) if checkpoint is not None else None
+    start = 0 if result is None else len(result.history)
+    if result is None:
+        result = IMPResult(config=config)
+        with seeded(config.seed):
+            result.init = snapshot(make_model())
     bar = progress_bar(range(start, config.rounds + 1), desc="IMP rounds", disable=not progress, initial=start,
-               total=config.rounds + 1)
+                       total=config.rounds + 1)
     for rnd in bar:
-        seed_everything(config.seed * 100_003 + rnd)
-        model = make_model()
-        model.load_state_dict(result.rewind_to if rnd > 0 and result.rewind_to else result.init)
-        pruner = Pruner(model, params)
-        if rnd > 0:  # the next masks come from the last trained weights and the last masks
-            last = result.masks[-1]
-            pruner.set_masks(prune_step({n: result.trained[n] for n in last}, last, config.rate, config.scope))
-        captured: dict[str, dict] = {}
-
-        def on_step(step: int, _model=model, _rnd=rnd, _captured=captured) -> None:
-            if _rnd == 0 and step == config.rewind_step and config.rewind_step > 0:
-                _captured["w"] = snapshot(_model)
-
-        metrics = dict(train(model, pruner, rnd, on_step))
-        if rnd == 0:
-            if config.rewind_step > 0 and "w" not in captured:
-                raise RuntimeError(
-                    f"rewind_step={config.rewind_step} was never reached: train() must call on_step(step) "
-                    "after every optimizer step and run at least that many steps"
-                )
-            result.rewind_to = captured.get("w", result.init)
-        result.masks.append(pruner.state_dict())
-        result.history.append({"round": rnd, "density": pruner.density(), **metrics})
-        result.trained = snapshot(model)  # the next round's masks are computed from these weights
+        with seeded(derive_seed(config.seed, "imp-round", rnd)):
+            density = _imp_round(make_model, train, config, params, result, rnd)
         if checkpoint is not None:
-            atomic_torch_save(
-                {"config": cfg_dict, "history": result.history, "masks": result.masks, "init": result.init,
-                 "rewind_to": result.rewind_to, "trained": result.trained},
-                checkpoint,
-            )
-        bar.set_postfix(density=f"{pruner.density():.3f}")
+            _save_checkpoint(checkpoint, config, result)
+        bar.set_postfix(density=f"{density:.3f}")
     return result
+
+
+def _resume(checkpoint: str | Path, config: IMPConfig) -> IMPResult | None:
+    """The finished rounds stored in ``checkpoint`` (None when there is no file yet)."""
+    if not Path(checkpoint).exists():
+        return None
+    state = torch.load(checkpoint, weights_only=True)  # tensors, numbers, strings, lists and dicts only
+    if state["config"] != asdict(config):
+        raise ValueError(
+            f"checkpoint {checkpoint} was written by another configuration ({state['config']}); "
+            "remove it or point checkpoint= elsewhere"
+        )
+    return IMPResult(config=config, history=state["history"], masks=state["masks"], init=state["init"],
+                     rewind_to=state["rewind_to"], trained=state["trained"], resumed_from=len(state["history"]))
+
+
+def _save_checkpoint(checkpoint: str | Path, config: IMPConfig, result: IMPResult) -> None:
+    atomic_torch_save({"config": asdict(config), "history": result.history, "masks": result.masks,
+                       "init": result.init, "rewind_to": result.rewind_to, "trained": result.trained}, checkpoint)
+
+
+def _imp_round(make_model, train: TrainFn, config: IMPConfig, params, result: IMPResult, rnd: int) -> float:
+    """One round: the model reset to its rewind point, the next masks from the last trained weights,
+    training, and the round's entry appended to ``result``. Returns the round's density."""
+    model = make_model()
+    model.load_state_dict(result.rewind_to if rnd > 0 and result.rewind_to else result.init)
+    pruner = Pruner(model, params)
+    if rnd > 0:  # the next masks come from the last trained weights and the last masks
+        last = result.masks[-1]
+        pruner.set_masks(prune_step({n: result.trained[n] for n in last}, last, config.rate, config.scope))
+    captured: dict[str, dict] = {}
+
+    def on_step(step: int) -> None:
+        if rnd == 0 and step == config.rewind_step and config.rewind_step > 0:
+            captured["w"] = snapshot(model)
+
+    metrics = dict(train(model, pruner, rnd, on_step))
+    if rnd == 0:
+        if config.rewind_step > 0 and "w" not in captured:
+            raise RuntimeError(
+                f"rewind_step={config.rewind_step} was never reached: train() must call on_step(step) "
+                "after every optimizer step and run at least that many steps"
+            )
+        result.rewind_to = captured.get("w", result.init)
+    result.masks.append(pruner.state_dict())
+    result.history.append({"round": rnd, "density": pruner.density(), **metrics})
+    result.trained = snapshot(model)  # the next round's masks are computed from these weights
+    return pruner.density()

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from . import train
+from .checks import one_of
 
 __all__ = [
     "CELLS",
@@ -51,9 +52,7 @@ _GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
 
 
 def check_cell(cell: str) -> str:
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
-    return cell
+    return one_of("cell", cell, CELLS)
 
 
 def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int = 1) -> nn.RNNBase:
@@ -87,8 +86,7 @@ class RNNClassifier(nn.Module):
     def __init__(self, cell: str = "gru", hidden: int = 50, num_layers: int = 3, embed: int = 50,
                  vocab: int = 128, num_classes: int = 2, read: str = "last"):
         super().__init__()
-        if read not in READS:
-            raise ValueError(f"read must be one of {READS}, got {read!r}")
+        one_of("read", read, READS)
         self.cell = check_cell(cell)
         self.read = read
         self.embedding = nn.Embedding(vocab, embed)
@@ -105,7 +103,7 @@ class RNNClassifier(nn.Module):
 
     @classmethod
     def from_thesis(cls, state_dict: dict[str, torch.Tensor], cell: str, read: str = "padded_end") -> RNNClassifier:
-        """The thesis's trained model (``sparsekit.data.thesis.load_thesis_state_dict``) in this class.
+        """The thesis's trained model (``sparsekit.studies.rnn_pruning.data.load_thesis_state_dict``) in this class.
 
         Its ``MaskedRecurrentLayer`` computes the same gates as torch's cells, in the same order
         (GRU: reset, update, new with the reset applied to ``W_hn h + b_hn``; LSTM: input, forget,
@@ -137,8 +135,7 @@ class RNNClassifier(nn.Module):
 
 def recurrent_weights(model: nn.Module, mode: str = "both") -> list[str]:
     """Names of the recurrent weight matrices of ``model`` selected by ``mode`` (i2h, h2h or both)."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    one_of("mode", mode, MODES)
     names = []
     for name, p in model.named_parameters():
         leaf = name.rsplit(".", 1)[-1]
@@ -327,7 +324,7 @@ def _batch_order(lengths: torch.Tensor, batch_size: int, generator: torch.Genera
 
 def train_sequences(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, lengths: torch.Tensor,
                     y: torch.Tensor, epochs: int, batch_size: int = 32, generator: torch.Generator | None = None,
-                    clip: float | None = 5.0, max_steps: int | None = None) -> list[float]:
+                    clip_grad: float | None = 5.0, max_steps: int | None = None) -> list[float]:
     """Train a sequence classifier ``model(x, lengths)`` through ``train.fit`` for ``epochs`` passes,
     or for exactly ``max_steps`` optimizer steps when given (passes repeat as needed). Each batch is
     cut to its longest sequence. Returns the mean training loss of each pass."""
@@ -340,19 +337,19 @@ def train_sequences(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch
             yield (x[idx, :t], lengths[idx]), y[idx]
 
     budget = dict(epochs=epochs) if max_steps is None else dict(steps=max_steps)
-    return train.fit(model, optimizer, one_pass, clip_grad=clip, **budget).epoch_loss
+    return train.fit(model, optimizer, one_pass, clip_grad=clip_grad, **budget).epoch_loss
 
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor,
              batch_size: int = 1024) -> float:
-    """Classification accuracy of ``model(x, lengths)``, in batches sorted by length."""
-    model.eval()
+    """Classification accuracy (a fraction) of ``model(x, lengths)``, in batches sorted by length, in
+    eval mode (the model's own mode is restored afterwards)."""
     order = torch.argsort(lengths)
     correct = 0
-    for i in range(0, len(y), batch_size):
-        idx = order[i : i + batch_size]
-        t = int(lengths[idx].max())
-        correct += (model(x[idx, :t], lengths[idx]).argmax(-1) == y[idx]).sum().item()
-    model.train()
+    with train.eval_mode(model):
+        for i in range(0, len(y), batch_size):
+            idx = order[i : i + batch_size]
+            t = int(lengths[idx].max())
+            correct += (model(x[idx, :t], lengths[idx]).argmax(-1) == y[idx]).sum().item()
     return correct / max(len(y), 1)

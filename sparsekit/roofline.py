@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import one_of
+
 __all__ = ["FORMATS", "traffic_and_flops", "byte_bound", "machine_roofline", "last_level_cache_bytes"]
 
 FORMATS = ("dense", "csr", "nm")
@@ -34,10 +36,8 @@ def _check(out_features: int, in_features: int, batch: int, density: float, fmt:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if not 0.0 <= density <= 1.0:
         raise ValueError(f"density must lie in [0, 1], got {density}")
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {', '.join(repr(f) for f in FORMATS)}, got {fmt!r}")
-    if index_bytes not in (1, 2, 4, 8):
-        raise ValueError(f"index_bytes must be 1, 2, 4 or 8, got {index_bytes!r}")
+    one_of("fmt", fmt, FORMATS)
+    one_of("index_bytes", index_bytes, (1, 2, 4, 8))
 
 
 def traffic_and_flops(shape, density: float, fmt: str = "csr", index_bytes: int = 2) -> dict:
@@ -84,7 +84,7 @@ def machine_roofline(reps: int = 5) -> dict:
     import numba as nb
     import torch
 
-    from .bench import measure
+    from .timing import measure
 
     @nb.njit(parallel=True, cache=False)
     def _copy(src, dst):

@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checks import one_of
+
 __all__ = ["SparseyMemory", "NearestNeighbourMemory", "CSA_DEFAULTS", "ops_per_call"]
 
 # the constants of the CSA and their sources (see the module docstring)
@@ -90,10 +92,8 @@ class SparseyMemory:
     def __post_init__(self):
         if self.num_inputs < 1 or self.q < 1 or self.k < 2:
             raise ValueError(f"need num_inputs >= 1, q >= 1 and k >= 2, got {self.num_inputs}, {self.q}, {self.k}")
-        if self.match_rule not in ("overlap", "jaccard"):
-            raise ValueError(f"match_rule must be 'overlap' or 'jaccard', got {self.match_rule!r}")
-        if self.selection not in ("csa", "softmax"):
-            raise ValueError(f"selection must be 'csa' or 'softmax', got {self.selection!r}")
+        one_of("match_rule", self.match_rule, ("overlap", "jaccard"))
+        one_of("selection", self.selection, ("csa", "softmax"))
         if not 0.0 <= self.g_min < 1.0:
             raise ValueError(f"g_min must be in [0, 1), got {self.g_min!r}")
         if self.v_exponent <= 0:

@@ -1,4 +1,4 @@
-"""Seeding, device selection, progress bars, a process-parallel map, atomic files, configuration hashes and
+"""Device selection, progress bars, a process-parallel map, atomic files, configuration hashes and
 version stamps."""
 
 from __future__ import annotations
@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import platform
-import random
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -19,9 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checks import one_of
+
 __all__ = [
     "DEVICES",
-    "seed_everything",
     "pick_device",
     "progress",
     "parallel_map",
@@ -34,20 +33,9 @@ __all__ = [
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a torch.Generator seeded the same way."""
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    random.seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
-    torch.manual_seed(int(seed))
-    return torch.Generator().manual_seed(int(seed))
-
-
 def pick_device(device: str = "auto") -> torch.device:
     """'auto' picks CUDA when a GPU is visible, else the CPU; 'cpu' and 'cuda' force one."""
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    one_of("device", device, DEVICES)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -142,11 +130,12 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """torch.save through a temporary file and an atomic rename (checkpoints survive a kill)."""
+    """torch.save through a temporary file and an atomic rename (checkpoints survive a kill), with
+    torch's default pickle protocol, the one ``torch.load(weights_only=True)`` reads back."""
     import io
 
     buf = io.BytesIO()
-    torch.save(obj, buf, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    torch.save(obj, buf)
     return atomic_write_bytes(buf.getvalue(), path)
 
 

@@ -13,16 +13,14 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture()
-def nbdir(tmp_path, monkeypatch):
-    """A notebooks folder with one good and one failing notebook, and the runner pointed at it."""
+def nbdir(tmp_path):
+    """A checkout in ``tmp_path`` (``--root`` for the runner) whose notebooks folder holds one good
+    and one failing notebook."""
     from test_run import make_nb
-
-    from sparsekit import run
 
     nbdir = tmp_path / "notebooks"
     nbdir.mkdir()
+    (tmp_path / "pyproject.toml").write_text("")
     make_nb(nbdir / "50_ok.ipynb")
     make_nb(nbdir / "51_broken.ipynb", fail=True)
-    monkeypatch.setattr(run, "NOTEBOOKS", nbdir)
-    monkeypatch.setattr(run, "BUILD", tmp_path / "build")
     return nbdir

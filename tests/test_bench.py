@@ -130,6 +130,6 @@ def test_measure_rejects_nonsense():
 
 
 def test_bench_activation_uses_exactly_the_zeros_asked_for():
-    r = bench.bench_activation(0.9, batch=4, features=60, reps=2)
+    r = bench.bench_activation(0.9, batch_size=4, features=60, reps=2)
     assert r["zero_fraction"] == pytest.approx(54 / 60) and r["best dense"] in r["times_s"]
     assert math.isfinite(r["speedup vs best dense"]) and np.isfinite(list(r["times_s"].values())).all()

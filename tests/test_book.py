@@ -1,6 +1,6 @@
 """The course site builds from the committed notebooks and every page opens cleanly in a browser.
 
-The site is built once (``sparsekit.book.build``), served on 127.0.0.1, and each page - the intro,
+The site is built once (``sparsekit.course.book.build``), served on 127.0.0.1, and each page - the intro,
 the syllabus, the claims report and the eight notebooks - is opened in headless Chromium (Debian's
 ``chromium``, driven by Playwright). A page fails on an HTTP error, a broken image, a JavaScript
 error or a failed request, and the intro must link every page. ``.ci/run`` installs Chromium when
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sparsekit import book
+from sparsekit.course import book
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from sparsekit.control.dynamics import IDENTITY, OFF, RELU, GatedMLP, fit, mse, sparsify
+from sparsekit.control.dynamics import IDENTITY, OFF, RELU, GatedMLP, fit_dynamics, mse, sparsify
 from sparsekit.control.milp import has_feasible_point, interval_bounds, plan_milp, rollout
 from sparsekit.control.planners import closed_loop, plan_cem, plan_gradient, plan_mppi, rollout_cost
 from sparsekit.control.systems import Pendulum, Pusher
@@ -88,7 +88,7 @@ def test_sparsify_reaches_budgets_and_learns():
     x, y = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
     torch.manual_seed(0)
     m = GatedMLP(4, 2, 32).set_normalization(x, y)
-    fit(m, x, y, 25)
+    fit_dynamics(m, x, y, 25)
     dense_err = mse(m, x, y)
     assert dense_err < 0.5 * float(y.pow(2).mean())  # it learned something
     models = sparsify(m, x, y, [8, 4], relax_epochs=3, finetune_epochs=3, progress=False)

@@ -1,11 +1,11 @@
-"""sparsekit.control.study: tasks, the from-scratch baseline, growth fits, selection, and rules that can fail."""
+"""sparsekit.studies.sparse_dynamics_mpc: tasks, the from-scratch baseline, growth fits, selection, and rules that can fail."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from sparsekit.control import study
 from sparsekit.control.systems import Pendulum, Pusher
+from sparsekit.studies import sparse_dynamics_mpc as study
 
 
 @pytest.mark.parametrize("kind,lo,hi", [("behind", 0, 60), ("side", 90, 135)])

@@ -80,13 +80,13 @@ def test_mnist_layout_through_torchvision(tmp_path, folder, loader):
     write_idx(np.arange(120, dtype=np.uint8) % 10, raw / "train-labels-idx1-ubyte")
     write_idx(rng.integers(0, 256, (30, 28, 28), dtype=np.uint8), raw / "t10k-images-idx3-ubyte")
     write_idx(np.arange(30, dtype=np.uint8) % 10, raw / "t10k-labels-idx1-ubyte")
-    d = loader(tmp_path, val_size=20)
+    d = loader(tmp_path, val_fraction=1 / 6)
     assert d.sizes() == {"train": 100, "val": 20, "test": 30}
     assert d.x_train.shape[1] == 784 and float(d.x_train.max()) <= 1.0
     # every training image is one of the file's images, scaled to [0, 1]
     flat = torch.as_tensor(xtr.reshape(120, -1).astype(np.float32) / 255)
     assert all(any(torch.equal(row, f) for f in flat) for row in d.x_train[:5])
-    assert loader(tmp_path, val_size=20, flatten=False).x_test.shape[1:] == (1, 28, 28)
+    assert loader(tmp_path, val_fraction=1 / 6, flatten=False).x_test.shape[1:] == (1, 28, 28)
 
 
 def test_missing_files_name_the_folder_and_the_switch(tmp_path):
@@ -114,7 +114,7 @@ def test_cifar10_layout_through_torchvision(tmp_path, monkeypatch):
     # torchvision checks the real files' md5 sums; these small ones only have the real layout
     monkeypatch.setattr(datasets.CIFAR10, "_check_integrity", lambda self: True)
     monkeypatch.setattr(datasets.cifar, "check_integrity", lambda *a, **k: True)
-    d = load_cifar10_files(tmp_path, val_size=10)
+    d = load_cifar10_files(tmp_path, val_fraction=0.1)
     assert d.sizes() == {"train": 90, "val": 10, "test": 20}
     assert d.x_train.shape[1:] == (3, 32, 32)
     with open(folder / "test_batch", "rb") as f:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from sparsekit import exercises as E
 from sparsekit import masks as M
+from sparsekit.course import exercises as E
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from sparsekit import fanout, run
+from sparsekit.course import fanout, run
 
 pytestmark = pytest.mark.slow
 
 
 def args(tmp_path, names, *extra):
-    return [*names, "--results-dir", str(tmp_path / "results"), "--tasks-dir", str(tmp_path / "build"),
+    return [*names, "--root", str(tmp_path), "--results-dir", str(tmp_path / "results"), "--tasks-dir", str(tmp_path / "build"),
             "--figures-dir", str(tmp_path / "figures"), *extra]
 
 
@@ -79,7 +79,7 @@ def test_local_cluster_size():
 
 def test_an_existing_scheduler_and_worker(tmp_path, nbdir, capsys):
     sched_file = tmp_path / "scheduler.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(run.ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(run.repo_root()), os.environ.get("PYTHONPATH")]))}
     bindir = os.path.dirname(sys.executable)
     sched = subprocess.Popen([os.path.join(bindir, "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
                               "--no-dashboard", "--scheduler-file", str(sched_file)], env=env,

@@ -1,4 +1,4 @@
-"""sparsekit.lazy: the measurements against hand counts and numpy, the rules against counter-examples."""
+"""sparsekit.studies.lazy_neurons: the measurements against hand counts and numpy, the rules against counter-examples."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from sparsekit import lazy
 from sparsekit.activations import ActivationMeter
+from sparsekit.studies import lazy_neurons as lazy
 from sparsekit.transformers import MLPBlock
 
 

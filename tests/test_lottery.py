@@ -1,4 +1,4 @@
-"""sparsekit.lottery: the study's rows, the paired gaps, and the claim rules of notebook 01 fed
+"""sparsekit.studies.lottery_tickets: the study's rows, the paired gaps, and the claim rules of notebook 01 fed
 counter-examples (each rule must be able to say "not reproduced")."""
 
 import numpy as np
@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
+from sparsekit.course.report import holds_beyond_spread
 from sparsekit.data.split import Split
-from sparsekit.lottery import imp_trainer, paired_gap, rounds_between, study_frame, ticket_study
 from sparsekit.models import ResidualMLP
-from sparsekit.report import holds_beyond_spread
+from sparsekit.studies.lottery_tickets import imp_trainer, paired_gap, rounds_between, study_frame, ticket_study
 
 
 def rows(values: dict[tuple[str, int], list[float]], density=None, column="test acc %") -> pd.DataFrame:

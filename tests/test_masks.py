@@ -76,7 +76,9 @@ def test_prune_surviving_of_survivors(shape, f, seed):
 def test_global_vs_layerwise():
     a = torch.tensor([10.0, 9.0, 8.0, 7.0])
     b = torch.tensor([1.0, 2.0, 3.0, 4.0])
-    g = M.global_magnitude_masks({"a": a, "b": b}, 0.5)
+    with pytest.raises(ValueError, match=r"prunes every weight of \['b'\].*allow_empty_layers"):
+        M.global_magnitude_masks({"a": a, "b": b}, 0.5)  # layer collapse is refused, as per tensor
+    g = M.global_magnitude_masks({"a": a, "b": b}, 0.5, allow_empty_layers=True)
     assert g["a"].all() and not g["b"].any()  # one pooled threshold
     assert int(g["a"].sum() + g["b"].sum()) == 4
     lw = {k: M.magnitude_mask(v, 0.5) for k, v in {"a": a, "b": b}.items()}
@@ -93,8 +95,11 @@ def test_global_exact_count_oracle(sizes, s, seed):
         with pytest.raises(ValueError, match="all of them"):
             M.global_magnitude_masks(ws, s)
         return
-    out = M.global_magnitude_masks(ws, s)
+    out = M.global_magnitude_masks(ws, s, allow_empty_layers=True)
     assert sum(int((~m).sum()) for m in out.values()) == round(s * total)
+    if any(not m.any() for m in out.values()):  # a collapsed layer: refused unless asked for
+        with pytest.raises(ValueError, match="layer collapse"):
+            M.global_magnitude_masks(ws, s)
     cat = torch.cat([w for w in ws.values()]).numpy()
     oracle = dense_topk_keep(cat, round(s * total), np.ones(total, bool))
     np.testing.assert_array_equal(torch.cat([out[k] for k in ws]).numpy(), oracle)
@@ -133,9 +138,21 @@ def test_weight_type_errors():
 @settings(max_examples=30, deadline=None)
 @given(shape=shapes, s=st.floats(0, 0.999), seed=st.integers(0, 99))
 def test_random_mask_exact(shape, s, seed):
+    n = math.prod(shape)
+    if n > 0 and round(s * n) >= n:  # every entry pruned: refused, as magnitude_mask refuses it
+        with pytest.raises(ValueError, match="all of them"):
+            M.random_mask(shape, s, torch.Generator().manual_seed(seed))
+        return
     m = M.random_mask(shape, s, torch.Generator().manual_seed(seed))
     assert tuple(m.shape) == tuple(shape)
     assert int((~m).sum()) == round(s * math.prod(shape))
+
+
+def test_random_and_magnitude_masks_refuse_the_same_targets():
+    for shape, s in (((10,), 0.96), ((3, 3), 0.95)):
+        for make in (lambda: M.random_mask(shape, s), lambda: M.magnitude_mask(torch.randn(shape), s)):
+            with pytest.raises(ValueError, match="all of them"):
+                make()
 
 
 def test_random_mask_is_uniform():

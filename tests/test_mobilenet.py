@@ -7,6 +7,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from sparsekit import bench
 from sparsekit import mobilenet as mb
 from sparsekit.nn import SparseConv1x1
 
@@ -64,7 +65,7 @@ def test_sparsified_mobilenet_keeps_exactly_the_density_and_computes_the_masked_
         assert isinstance(s, SparseConv1x1) and s.weight.nnz == round(0.1 * d.weight[:, :, 0, 0].numel())
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        torch.testing.assert_close(sparse(x), mb._masked_dense(sparse)(x), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(sparse(x), bench._masked_dense(sparse)(x), rtol=1e-4, atol=1e-4)
     assert isinstance(mb.pointwise_layers(dense)[0][1], nn.Conv2d)  # the dense model is left as it was
     f = mb.flops(sparse, 64)
     assert f["pointwise"] == pytest.approx(0.1 * mb.flops(dense, 64)["pointwise"], rel=0.01)

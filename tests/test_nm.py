@@ -152,7 +152,8 @@ def test_integrated_decay_and_its_inverse():
 
 def test_train_from_scratch_records_every_step_and_srste_decays_pruned_weights():
     from sparsekit.data.split import Split
-    from sparsekit.nm import NMLinear, integrated_decay, lambda_for_decay, train_from_scratch
+    from sparsekit.nm import NMLinear, integrated_decay, lambda_for_decay
+    from sparsekit.studies.nm_sparsity import train_from_scratch
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(200, 16, generator=g)

@@ -116,7 +116,7 @@ def long_cells(nb) -> list[str]:
 
 
 def graded_exercises(nb) -> int:
-    """Number of distinct ``check("<id>", ...)`` grader calls from sparsekit.exercises."""
+    """Number of distinct ``check("<id>", ...)`` grader calls from sparsekit.course.exercises."""
     ids = set()
     for _, c in code_cells(nb):
         ids |= set(re.findall(r"""\bcheck\(\s*["']([\w.-]+)["']""", c.source))

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from sparsekit import reber_study as rs
 from sparsekit.data.reber import accepts, make_reber
-from sparsekit.data.thesis import load_thesis_graphs, load_thesis_structure
 from sparsekit.rnn import CELLS, RNNClassifier, graph_properties
-from sparsekit.thesis_pruning import recovery_agrees, retrain_like_thesis, thesis_masks
+from sparsekit.studies.rnn_pruning import own as rs
+from sparsekit.studies.rnn_pruning.data import load_thesis_graphs, load_thesis_structure
+from sparsekit.studies.rnn_pruning.thesis import recovery_agrees, retrain_like_thesis, thesis_masks
 from sparsekit.utils import parallel_map
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sparsekit.report import Report, check_profile, fmt_num, load_results, mean_std, seed_spread, verdict
+from sparsekit.course.report import Report, check_profile, fmt_num, load_results, mean_std, seed_spread, verdict
 
 
 def test_verdict_mapping():
@@ -61,7 +61,7 @@ def test_seed_spread_is_the_largest_sample_std():
 
 
 def test_holds_beyond_spread_can_fail_and_pass():
-    from sparsekit.report import holds_beyond_spread, lower_bound
+    from sparsekit.course.report import holds_beyond_spread, lower_bound
 
     assert holds_beyond_spread([3.0, 3.2, 2.9], 0.0)
     assert not holds_beyond_spread([3.0, -3.2, 2.9], 0.0)  # one seed reverses: spread swallows the mean
@@ -81,7 +81,7 @@ def test_ci_compares_timed_verdict_lines_without_their_verdict():
     from contextlib import redirect_stdout
     from pathlib import Path
 
-    from sparsekit.report import Report
+    from sparsekit.course.report import Report
 
     cfg = configparser.ConfigParser()
     cfg.read(Path(__file__).with_name("nbval_sanitize.cfg"))

@@ -4,7 +4,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sparsekit import run
+from sparsekit.course import run
 
 
 def make_nb(path: Path, fail: bool = False):
@@ -16,7 +16,7 @@ def make_nb(path: Path, fail: bool = False):
     )
     params.metadata["tags"] = ["parameters"]
     body = (
-        "from sparsekit.report import Report\n"
+        "from sparsekit.course.report import Report\n"
         f"r = Report({path.stem!r}, PROFILE, [SEED])\n"
         + ("raise RuntimeError('boom')\n" if fail else "")
         + "r.add('T1', 'seed is an int', 'int', str(type(SEED).__name__), isinstance(SEED, int))\n"
@@ -46,7 +46,7 @@ def test_unknown_profile_is_refused(capsys):
 @pytest.mark.slow
 def test_runner_executes_carries_on_and_reports(tmp_path, nbdir):
     results = tmp_path / "build" / "results"
-    code = run.main(["--results-dir", str(results), "--executed-dir", str(tmp_path / "build" / "executed"),
+    code = run.main(["--root", str(tmp_path), "--results-dir", str(results), "--executed-dir", str(tmp_path / "build" / "executed"),
                      "--seed", "3"])
     assert code == 1  # one notebook failed
     assert json.loads((results / "50_ok.json").read_text())["seeds"] == [3]

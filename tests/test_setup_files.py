@@ -16,10 +16,11 @@ def _name(req: str) -> str:
     return re.split(r"[<>=!~\[ ;]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
-def pyproject_names(groups: tuple[str, ...] = ("dev", "book")) -> set[str]:
-    """The dependencies plus the named extras."""
+def pyproject_names(groups: tuple[str, ...] = ("notebooks", "dev", "book")) -> set[str]:
+    """The dependencies plus the named extras (an extra that names sparsekit's own extras counts as those)."""
     d = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {_name(r) for r in d["dependencies"] + [r for g in groups for r in d["optional-dependencies"][g]]}
+    reqs = d["dependencies"] + [r for g in groups for r in d["optional-dependencies"][g]]
+    return {_name(r) for r in reqs} - {"sparsekit"}
 
 
 TOOLS = {"pytest", "hypothesis", "pytest-xdist", "ruff", "nbval", "playwright", "sphinx", "myst-nb", "papermill",
@@ -51,7 +52,8 @@ def test_same_dependencies_everywhere():
 
 def test_binder_is_the_slim_student_set():
     student, everything = binder_names(), pyproject_names()
-    assert student <= pyproject_names(groups=()), f"not a dependency of sparsekit: {student - pyproject_names(())}"
+    notebooks = pyproject_names(groups=("notebooks",))
+    assert student <= notebooks, f"not a dependency of sparsekit[notebooks]: {student - notebooks}"
     assert student != everything, "binder/requirements.txt should be the student subset, not a copy of everything"
     assert not student & TOOLS, f"runner, test, lint or site tools in the student set: {student & TOOLS}"
     # what the notebooks import must be there
@@ -103,9 +105,9 @@ def test_readme_verdict_counts_match_the_committed_results():
 
 def test_readme_quick_full_table_is_the_committed_results():
     """The quick-vs-full table is generated from results/ (``update_readme_table``), never typed."""
-    from sparsekit.report import README_MARKERS, quick_full_rows
+    from sparsekit.course.report import README_MARKERS, quick_full_rows
 
     text = (ROOT / "README.md").read_text()
     block = text.split(README_MARKERS[0], 1)[1].split(README_MARKERS[1], 1)[0].strip().splitlines()
-    assert block == quick_full_rows(ROOT), "run: python -c 'from sparsekit.report import update_readme_table; " \
+    assert block == quick_full_rows(ROOT), "run: python -c 'from sparsekit.course.report import update_readme_table; " \
                                            "update_readme_table(\".\")'"

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from sparsekit.data import thesis
 from sparsekit.masks import percentile_masks
 from sparsekit.rnn import CELLS, RNNClassifier, recurrent_weights
-from sparsekit.thesis_pruning import LEVELS, padded_batch_accuracy, prune_like_thesis, thesis_row_agrees
+from sparsekit.studies.rnn_pruning import data as thesis
+from sparsekit.studies.rnn_pruning.thesis import LEVELS, padded_batch_accuracy, prune_like_thesis, thesis_row_agrees
 
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
 

@@ -46,7 +46,7 @@ def test_epochs_budget_keeps_the_last_small_batch():
     net = nn.Linear(5, 3)
     steps = []
     losses = train_epochs(net, torch.optim.SGD(net.parameters(), 0.1), x, y, 3, 10,
-                          after_step=lambda: steps.append(1))
+                          on_step=lambda step: steps.append(step))
     assert len(losses) == 3 and len(steps) == 9  # 10 + 10 + 5 per pass
 
 

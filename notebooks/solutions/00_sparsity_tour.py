@@ -1,6 +1,6 @@
 """Worked solutions to the exercises of 00_sparsity_tour (try them yourself first).
 
-Each function passes ``sparsekit.exercises.check``; tests/test_exercises.py checks that it does.
+Each function passes ``sparsekit.course.exercises.check``; tests/test_exercises.py checks that it does.
 """
 
 import torch

@@ -25,7 +25,7 @@ from .. import train
 from ..data.split import batches
 from ..utils import progress as progress_bar
 
-__all__ = ["GatedMLP", "Folded", "fit", "mse", "sparsify"]
+__all__ = ["GatedMLP", "Folded", "fit_dynamics", "mse", "sparsify"]
 
 RELU, IDENTITY, OFF = 0, 1, 2
 
@@ -110,7 +110,7 @@ class Folded:
         return np.maximum(z @ self.w1.T + self.b1, 0.0) @ self.w2.T + z @ self.a.T + self.c
 
 
-def fit(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1e-2, batch_size: int = 128,
+def fit_dynamics(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1e-2, batch_size: int = 128,
         budget: int | None = None, penalty: float = 1e-2, seed: int = 0) -> float:
     """Train on (x, y) with MSE on the standardised outputs (Adam, cosine-annealed learning rate),
     through ``train.fit``; with ``budget`` (relaxed gates), add the ReLU-budget penalty
@@ -132,10 +132,8 @@ def fit(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: floa
 
 @torch.no_grad()
 def mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    model.eval()
-    out = float(nn.functional.mse_loss(model(x), y))
-    model.train()
-    return out
+    with train.eval_mode(model):
+        return float(nn.functional.mse_loss(model(x), y))
 
 
 def sparsify(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, budgets: list[int], relax_epochs: int = 10,
@@ -148,8 +146,8 @@ def sparsify(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, budgets: list[in
     out = {}
     for k, budget in enumerate(progress_bar(budgets, desc="sparsify", disable=not progress)):
         model.relaxed, model.temperature = True, 1.0
-        fit(model, x, y, relax_epochs, budget=budget, seed=seed + k)
+        fit_dynamics(model, x, y, relax_epochs, budget=budget, seed=seed + k)
         model.harden(budget)
-        fit(model, x, y, finetune_epochs, lr=3e-3, seed=seed + 100 + k)
+        fit_dynamics(model, x, y, finetune_epochs, lr=3e-3, seed=seed + 100 + k)
         out[budget] = copy.deepcopy(model)
     return out

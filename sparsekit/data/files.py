@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checks import fraction
 from .split import Split, stratified_split
 
 __all__ = ["load_mnist_files", "load_fashion_mnist_files", "load_cifar10_files", "MNIST_FILES", "CIFAR10_FILES"]
@@ -54,31 +55,33 @@ def _torchvision(name: str, root: str | Path, download: bool) -> tuple[np.ndarra
     return as_np(train.data), as_np(train.targets), as_np(test.data), as_np(test.targets)
 
 
-def load_mnist_files(root: str | Path, seed: int = 0, val_size: int = 5000, flatten: bool = True,
+def load_mnist_files(root: str | Path, seed: int = 0, val_fraction: float = 1 / 12, flatten: bool = True,
                      download: bool = False) -> Split:
-    """MNIST (``torchvision.datasets.MNIST``); ``val_size`` training images held out (the LTH paper: 5,000)."""
+    """MNIST (``torchvision.datasets.MNIST``); ``val_fraction`` of the training images held out (the
+    default 1/12 holds out 5,000 of 60,000, as the LTH paper did)."""
     xtr, ytr, xte, yte = _torchvision("MNIST", root, download)
-    return _to_split(xtr, ytr, xte, yte, seed, val_size, "mnist", flatten, channels=None)
+    return _to_split(xtr, ytr, xte, yte, seed, val_fraction, "mnist", flatten, channels=None)
 
 
-def load_fashion_mnist_files(root: str | Path, seed: int = 0, val_size: int = 5000, flatten: bool = True,
+def load_fashion_mnist_files(root: str | Path, seed: int = 0, val_fraction: float = 1 / 12, flatten: bool = True,
                              download: bool = False) -> Split:
-    """Fashion-MNIST (``torchvision.datasets.FashionMNIST``); ``val_size`` training images held out."""
+    """Fashion-MNIST (``torchvision.datasets.FashionMNIST``); ``val_fraction`` of the training images
+    held out (5,000 of 60,000 by default)."""
     xtr, ytr, xte, yte = _torchvision("FashionMNIST", root, download)
-    return _to_split(xtr, ytr, xte, yte, seed, val_size, "fashion-mnist", flatten, channels=None)
+    return _to_split(xtr, ytr, xte, yte, seed, val_fraction, "fashion-mnist", flatten, channels=None)
 
 
-def load_cifar10_files(root: str | Path, seed: int = 0, val_size: int = 5000, flatten: bool = False,
+def load_cifar10_files(root: str | Path, seed: int = 0, val_fraction: float = 0.1, flatten: bool = False,
                        download: bool = False) -> Split:
-    """CIFAR-10 (``torchvision.datasets.CIFAR10``) as (N, 3, 32, 32) in [0, 1]; ``val_size`` held out."""
+    """CIFAR-10 (``torchvision.datasets.CIFAR10``) as (N, 3, 32, 32) in [0, 1]; ``val_fraction`` of the
+    training images held out (5,000 of 50,000 by default)."""
     xtr, ytr, xte, yte = _torchvision("CIFAR10", root, download)
-    return _to_split(xtr, ytr, xte, yte, seed, val_size, "cifar10", flatten, channels=-1)
+    return _to_split(xtr, ytr, xte, yte, seed, val_fraction, "cifar10", flatten, channels=-1)
 
 
-def _to_split(xtr, ytr, xte, yte, seed, val_size, name, flatten, channels) -> Split:
-    if not (0 < val_size < len(ytr)):
-        raise ValueError(f"val_size must be between 1 and {len(ytr) - 1}, got {val_size}")
-    tr, va = stratified_split(np.asarray(ytr), (1 - val_size / len(ytr), val_size / len(ytr)), seed)
+def _to_split(xtr, ytr, xte, yte, seed, val_fraction, name, flatten, channels) -> Split:
+    v = fraction("val_fraction", val_fraction, low_open=True)
+    tr, va = stratified_split(np.asarray(ytr), (1 - v, v), seed)
 
     def x(a):
         t = torch.as_tensor(a.astype(np.float32) / 255.0)

@@ -21,11 +21,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import masks as M
-from .data.split import Split
-from .prune import IMPConfig, IMPResult, Pruner, TrainFn, iterative_magnitude_pruning
-from .train import FitResult, fit
-from .utils import seed_everything
+from sparsekit import masks as M
+from sparsekit.data.split import Split
+from sparsekit.prune import IMPConfig, IMPResult, Pruner, TrainFn, iterative_magnitude_pruning
+from sparsekit.seeds import derive_seed, seeded
+from sparsekit.train import FitResult, fit
 
 __all__ = ["ARMS", "run_summary", "imp_trainer", "train_masked", "TicketStudy", "ticket_study", "study_frame",
            "rounds_between", "paired_gap"]
@@ -51,7 +51,7 @@ def imp_trainer(data: Split, *, seed: int, steps: int, lr: float, batch_size: in
 
     def train(model: nn.Module, pruner: Pruner, rnd: int, on_step: Callable[[int], None]) -> dict:
         opt = pruner.attach(torch.optim.Adam(model.parameters(), lr=lr))
-        g = torch.Generator().manual_seed(seed * 1000 + rnd)
+        g = torch.Generator().manual_seed(derive_seed(seed, "batches", rnd))
         res = fit(model, opt, data, steps=steps, batch_size=batch_size, eval_every=eval_every, generator=g,
                   on_step=on_step)
         return run_summary(res, steps)
@@ -113,12 +113,12 @@ def ticket_study(
     for rnd in controls_at:
         masks, density = imp.masks[rnd], imp.history[rnd]["density"]
         if "reinit" in controls:
-            seed_everything(10_000 + 100 * seed + rnd)
-            fresh = make_model().state_dict()
+            with seeded(derive_seed(seed, "reinit", rnd)):
+                fresh = make_model().state_dict()
             rows.append(dict(seed=seed, arm="reinit", round=rnd, density=density,
                              **train_masked(make_model, fresh, masks, train, rnd)))
         if "random mask" in controls:
-            g = torch.Generator().manual_seed(20_000 + 100 * seed + rnd)
+            g = torch.Generator().manual_seed(derive_seed(seed, "random mask", rnd))
             rmask = {n: M.random_mask(m.shape, M.sparsity_of(m), generator=g) for n, m in masks.items()}
             rows.append(dict(seed=seed, arm="random mask", round=rnd, density=density,
                              **train_masked(make_model, imp.init, rmask, train, rnd)))

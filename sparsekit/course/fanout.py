@@ -1,6 +1,6 @@
 """(notebook, profile, seed) tasks fanned out on Dask, resumable, with a report that aggregates seeds.
 
-``python -m sparsekit.run --profile full --seeds 0 1 2`` (``make reproduce``) lands here. Each task
+``python -m sparsekit.course.run --profile full --seeds 0 1 2`` (``make reproduce``) lands here. Each task
 executes one notebook with papermill on a Dask worker and returns its results JSON and executed
 notebook. The work runs on a ``LocalCluster`` sized to the machine by default, or on any running
 Dask cluster given by ``--scheduler ADDRESS`` (dask-jobqueue on Slurm, Kubernetes, a hand-started
@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from sparsekit import __version__
+from sparsekit.utils import atomic_write_bytes, progress
+
 from .report import md_cell
-from .utils import atomic_write_bytes, progress
 
 __all__ = ["task_key", "run_task", "fan_out", "local_cluster_size", "default_threads_per_task", "aggregate",
            "provenance", "write_aggregate_report"]
@@ -204,7 +205,7 @@ def provenance(root: Path) -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    from .utils import versions
+    from sparsekit.utils import versions
 
     return {"commit": git("rev-parse", "--short", "HEAD") or "unknown", "dirty": bool(git("status", "--porcelain")),
             "versions": versions(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",

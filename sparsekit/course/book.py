@@ -1,7 +1,7 @@
 """Build the course site (``make book``): static HTML from the committed, executed notebooks.
 
-    python -m sparsekit.book                  # writes build/book/html/index.html
-    python -m sparsekit.book --out site/      # somewhere else
+    python -m sparsekit.course.book                  # writes build/book/html/index.html
+    python -m sparsekit.course.book --out site/      # somewhere else
 
 Sphinx with myst-nb renders ``book/`` (intro, syllabus, configuration), the eight notebooks as
 they are committed (outputs included; nothing is re-executed) and the claims report
@@ -20,16 +20,17 @@ import tarfile
 import time
 from pathlib import Path
 
-from .run import ROOT
+from .paths import repo_root
 
-__all__ = ["MATHJAX_VERSION", "VENDOR", "mathjax", "stage", "build", "main"]
+__all__ = ["MATHJAX_VERSION", "mathjax", "stage", "build", "main"]
 
 MATHJAX_VERSION = "3.2.2"
-VENDOR = ROOT / "build" / "vendor"
 
 
-def mathjax(vendor: Path = VENDOR) -> Path | None:
-    """Path of a local ``tex-svg.js`` (fetched with npm on first use), or None when npm cannot get it."""
+def mathjax(vendor: Path | None = None) -> Path | None:
+    """Path of a local ``tex-svg.js`` (fetched with npm on first use into ``vendor``, default the
+    checkout's ``build/vendor``), or None when npm cannot get it."""
+    vendor = vendor if vendor is not None else repo_root() / "build" / "vendor"
     target = vendor / f"mathjax-{MATHJAX_VERSION}" / "tex-svg.js"
     if target.exists():
         return target
@@ -53,8 +54,9 @@ def mathjax(vendor: Path = VENDOR) -> Path | None:
     return target
 
 
-def stage(src: Path, root: Path = ROOT) -> list[str]:
+def stage(src: Path, root: Path | None = None) -> list[str]:
     """Copy the book's pages, the notebooks and the claims report into one Sphinx source folder."""
+    root = root if root is not None else repo_root()
     if src.exists():
         shutil.rmtree(src)
     shutil.copytree(root / "book", src, ignore=shutil.ignore_patterns("__pycache__", "_build"))
@@ -73,12 +75,13 @@ def stage(src: Path, root: Path = ROOT) -> list[str]:
     return [nb.stem for nb in notebooks]
 
 
-def build(out: Path | None = None, root: Path = ROOT, quiet: bool = True) -> Path:
+def build(out: Path | None = None, root: Path | None = None, quiet: bool = True) -> Path:
     """Stage and build the site; returns the folder holding index.html."""
+    root = root if root is not None else repo_root()
     out = Path(out) if out is not None else root / "build" / "book" / "html"
     src = root / "build" / "book" / "src"
     stems = stage(src, root)
-    mj = mathjax()
+    mj = mathjax(root / "build" / "vendor")
     static = src / "_static"
     static.mkdir(exist_ok=True)
     if mj is not None:
@@ -96,7 +99,7 @@ def build(out: Path | None = None, root: Path = ROOT, quiet: bool = True) -> Pat
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sparsekit.book", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m sparsekit.course.book", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=None, help="output folder (default build/book/html)")
     args = ap.parse_args(argv)
     build(Path(args.out) if args.out else None)

@@ -12,7 +12,7 @@
   with our properties recomputed from its graphs;
 - the rules, each a small function a unit test feeds counter-examples: :func:`keeps_base` (R1),
   :func:`falls_and_recovers` (R2), :func:`gated_contrast` (R3), :func:`graph_trends` (R4, R6);
-  R0 and R5 are in :mod:`sparsekit.thesis_pruning`.
+  R0 and R5 are in :mod:`sparsekit.studies.rnn_pruning.thesis`.
 
 The job functions take plain arguments and load their own data, so
 :func:`sparsekit.utils.parallel_map` can run them on two one-thread processes.
@@ -26,12 +26,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.reber import ALPHABET, FINAL, TRANSITIONS, encode, make_reber
-from .data.thesis import load_thesis_graphs, load_thesis_reber, load_thesis_structure
-from .prune import Pruner
-from .rnn import CELLS, GraphRNN, RNNClassifier, accuracy, graph_properties, random_graph, train_sequences
-from .thesis_pruning import LEVELS, padded_accuracy, thesis_masks
-from .utils import seed_everything
+from sparsekit.data.reber import ALPHABET, FINAL, TRANSITIONS, encode, make_reber
+from sparsekit.prune import Pruner
+from sparsekit.rnn import CELLS, GraphRNN, RNNClassifier, accuracy, graph_properties, random_graph, train_sequences
+from sparsekit.seeds import derive_seed, seeded
+
+from .data import load_thesis_graphs, load_thesis_reber, load_thesis_structure
+from .thesis import LEVELS, padded_accuracy, thesis_masks
 
 __all__ = ["DATASETS", "THESIS_BATCH", "THESIS_LR", "first_failure", "negatives_profile", "study_data",
            "own_study", "kept_weight_study", "graph_study", "thesis_graph_table", "keeps_base",
@@ -123,7 +124,7 @@ def _retrain(model, masks, data, epochs: int, seed: int):
     gen = torch.Generator().manual_seed(seed)
     accs = []
     for _ in range(epochs):
-        train_sequences(model, opt, xtr, ltr, ytr, 1, THESIS_BATCH, gen, clip=THESIS_CLIP)
+        train_sequences(model, opt, xtr, ltr, ytr, 1, THESIS_BATCH, gen, clip_grad=THESIS_CLIP)
         accs.append(_test(model, data, seed))
     pruner.detach()
     return accs
@@ -131,11 +132,11 @@ def _retrain(model, masks, data, epochs: int, seed: int):
 
 def _train_base(cell: str, seed: int, data, epochs: int, read: str = "last") -> RNNClassifier:
     xtr, ltr, ytr = data[:3]
-    seed_everything(seed)
-    model = RNNClassifier(cell, read=read)
+    with seeded(seed):
+        model = RNNClassifier(cell, read=read)
     opt = torch.optim.Adam(model.parameters(), lr=THESIS_LR)
     train_sequences(model, opt, xtr, ltr, ytr, epochs, THESIS_BATCH, torch.Generator().manual_seed(seed),
-                    clip=THESIS_CLIP)
+                    clip_grad=THESIS_CLIP)
     return model
 
 
@@ -197,16 +198,16 @@ def graph_study(kind: str, index: int, seed: int, nodes=(10, 50), n_train: int =
     count drawn from ``nodes``), grown into a sparse ``cell`` network, trained ``epochs`` passes over
     the thesis's first ``n_train`` strings (Adam 1e-3, edges' masks fixed) and tested on its first
     ``n_test``. Returns the graph's properties and the test accuracy."""
-    sub = seed * 100_000 + index * 2 + (kind == "ws")
+    sub = derive_seed(seed, "graph", kind, index)
     n = int(np.random.default_rng(sub).integers(nodes[0], nodes[1] + 1))
     graph = random_graph(kind, n, seed=sub)
     xtr, ltr, ytr, xte, lte, yte = study_data("thesis")
-    seed_everything(sub)
-    net = GraphRNN(graph, cell)
+    with seeded(sub):
+        net = GraphRNN(graph, cell)
     pruner = Pruner(net, list(net.masks()), net.masks())
     opt = pruner.attach(torch.optim.Adam(net.parameters(), lr=THESIS_LR))
     train_sequences(net, opt, xtr[:n_train], ltr[:n_train], ytr[:n_train], epochs, batch_size,
-                    torch.Generator().manual_seed(sub), clip=THESIS_CLIP)
+                    torch.Generator().manual_seed(sub), clip_grad=THESIS_CLIP)
     return dict(kind=kind, index=index, acc=accuracy(net, xte[:n_test], lte[:n_test], yte[:n_test]),
                 **graph_properties(graph))
 

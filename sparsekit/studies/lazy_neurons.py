@@ -26,11 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import bench, kernels
-from .activations import ActivationMeter
-from .metrics import expected_calibration_error
-from .report import holds_beyond_spread
-from .train import evaluate, fit, train_epochs
+from sparsekit import bench, kernels
+from sparsekit.activations import ActivationMeter
+from sparsekit.course.report import holds_beyond_spread
+from sparsekit.metrics import expected_calibration_error
+from sparsekit.timing import measure
+from sparsekit.train import evaluate, fit, train_epochs
 
 __all__ = ["Profile", "sparsity_profile", "train_tracked", "train_stream", "fit_labels", "noisy_labels",
            "label_noise_pair", "mlp_block_macs", "time_mlp_block", "input_gates", "mask_overlap",
@@ -177,7 +178,7 @@ def time_mlp_block(block: nn.Module, x: torch.Tensor, reps: int = 30) -> dict:
         w2t = w2.t().contiguous()
         dense = {k: m(w2) for k, m in bench.dense_methods(h).items()}
         diff = (kernels.sparse_input_matmul(h, w2t) - h @ w2.t()).abs().max().item()
-        t = bench.measure({"fc1 alone": lambda: x @ w1.t(), "fc1 + activation": lambda: block.act(x @ w1.t()), **dense,
+        t = measure({"fc1 alone": lambda: x @ w1.t(), "fc1 + activation": lambda: block.act(x @ w1.t()), **dense,
                            "activation-sparse": lambda: kernels.sparse_input_matmul(h, w2t)}, reps=reps)
     best = min(dense, key=t.get)
     front, nz = t["fc1 + activation"], float((h != 0).float().mean())

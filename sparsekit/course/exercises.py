@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from . import masks as M
+from sparsekit import masks as M
 
 __all__ = ["Exercise", "EXERCISES", "check", "grade"]
 
@@ -227,7 +227,7 @@ def _imp_left(answer) -> str | None:
 
 @_exercise("01.2", "your own IMP round: prune a rate of the surviving weights, layer by layer")
 def _own_imp_round(fn) -> str | None:
-    from .prune import prune_step
+    from sparsekit.prune import prune_step
 
     if not callable(fn):
         return "give a function my_imp_round(weights, masks, rates) that returns a dict of bool masks"
@@ -263,7 +263,7 @@ def _own_imp_round(fn) -> str | None:
 
 @_exercise("01.3", "your own early-stopping point: step and test accuracy at minimum validation loss")
 def _own_early_stop(fn) -> str | None:
-    from .train import FitResult
+    from sparsekit.train import FitResult
 
     if not callable(fn):
         return "give a function my_early_stop(steps, val_loss, test_acc) returning (step, test accuracy)"
@@ -450,7 +450,7 @@ def _sdr_overlap(answer) -> str | None:
 
 @_exercise("04.2", "your own exact false-match probability P_fp(n, a, s, theta)")
 def _own_p_false_match(fn) -> str | None:
-    from .sdr import p_false_match
+    from sparsekit.sdr import p_false_match
 
     if not callable(fn):
         return "give a function my_p_false_match(n, a, s, theta) that returns a probability"
@@ -474,7 +474,7 @@ def _own_p_false_match(fn) -> str | None:
 def _own_win_probabilities(fn) -> str | None:
     import numpy as np
 
-    from .sparsey import SparseyMemory
+    from sparsekit.sparsey import SparseyMemory
 
     if not callable(fn):
         return "give a function my_win_probabilities(v, eta) returning an array of v's shape"
@@ -538,7 +538,7 @@ def _own_nonzero_percent(fn) -> str | None:
 
 @_exercise("05.3", "your own multiply-add count of an activation-sparse MLP block")
 def _own_block_macs(fn) -> str | None:
-    from .lazy import mlp_block_macs
+    from sparsekit.studies.lazy_neurons import mlp_block_macs
 
     if not callable(fn):
         return "give a function my_block_macs(tokens, d, d_ff, nonzero) returning a number of multiply-adds"
@@ -562,7 +562,7 @@ def _own_block_macs(fn) -> str | None:
 
 @_exercise("05.4", "your own expected calibration error")
 def _own_ece(fn) -> str | None:
-    from .metrics import expected_calibration_error
+    from sparsekit.metrics import expected_calibration_error
 
     if not callable(fn):
         return "give a function my_ece(probs, labels, bins) returning a float"
@@ -683,7 +683,7 @@ def _roofline(answer, intensity: float, ridge: float) -> str | None:
 def _own_byte_bound(fn) -> str | None:
     from types import SimpleNamespace
 
-    from .roofline import byte_bound
+    from sparsekit.roofline import byte_bound
 
     if not callable(fn):
         return ("give a function my_byte_bound(out_features, in_features, batch, sparsity, index_bytes) "

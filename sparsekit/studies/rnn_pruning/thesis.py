@@ -4,7 +4,7 @@ Darji (arXiv 2407.20601) trained an RNN-Tanh, RNN-ReLU, GRU and LSTM classifier 
 (embedding 128 -> 50, three recurrent layers of 50, linear 50 -> 2), then pruned each at 10 ... 100%
 in three modes - the input-to-hidden matrices (``i2h``), the hidden-to-hidden ones (``h2h``) or
 ``both`` - tested it at once ("epoch 0" of its log) and retrained it for 10 epochs. Its models,
-data and logs ship with sparsekit (``sparsekit.data.thesis``), so the first step can be repeated
+data and logs ship with sparsekit (``sparsekit.studies.rnn_pruning.data``), so the first step can be repeated
 exactly: the same weights, the same strings, the same rule (:func:`sparsekit.masks.percentile_masks`).
 
 What cannot be repeated exactly is the batching: the thesis tested in shuffled batches of 32, each
@@ -26,12 +26,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.reber import encode
-from .data.thesis import load_thesis_prune_log, load_thesis_reber, load_thesis_state_dict
-from .masks import percentile_masks
-from .prune import Pruner
-from .rnn import CELLS, MODES, RNNClassifier, recurrent_weights, train_sequences
-from .utils import parallel_map
+from sparsekit.data.reber import encode
+from sparsekit.masks import percentile_masks
+from sparsekit.prune import Pruner
+from sparsekit.rnn import CELLS, MODES, RNNClassifier, recurrent_weights, train_sequences
+from sparsekit.utils import parallel_map
+
+from .data import load_thesis_prune_log, load_thesis_reber, load_thesis_state_dict
 
 __all__ = ["LEVELS", "thesis_masks", "prune_like_thesis", "retrain_like_thesis", "recovery_agrees",
            "padded_accuracy", "padded_batch_accuracies", "padded_batch_accuracy", "epoch0_table",
@@ -88,7 +89,7 @@ def retrain_like_thesis(cell: str, kind: str, percent: int, epochs: int = 1, see
     rows = []
     for epoch in range(epochs + 1):
         if epoch:
-            train_sequences(model, opt, xtr, ltr, data.y_train, 1, 32, gen, clip=5.0)
+            train_sequences(model, opt, xtr, ltr, data.y_train, 1, 32, gen, clip_grad=5.0)
         got = _accuracies(model, xte, lte, data.y_test, 32, shuffles)
         accs = [got[s] for s in shuffles]
         rows.append(dict(cell=cell, kind=kind, prune=percent, epoch=epoch, thesis=float(log.get(epoch, np.nan)),

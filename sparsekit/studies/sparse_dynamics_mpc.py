@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..report import holds_beyond_spread
-from ..utils import progress
-from .dynamics import IDENTITY, RELU, GatedMLP, fit, mse, sparsify
-from .milp import plan_milp
-from .planners import closed_loop, plan_cem, plan_gradient, plan_mppi
+from sparsekit.control.dynamics import IDENTITY, RELU, GatedMLP, fit_dynamics, mse, sparsify
+from sparsekit.control.milp import plan_milp
+from sparsekit.control.planners import closed_loop, plan_cem, plan_gradient, plan_mppi
+from sparsekit.course.report import holds_beyond_spread
+from sparsekit.utils import progress
 
 __all__ = ["TASK_KINDS", "push_task", "from_scratch", "model_family", "growth_fits", "select_relus", "mpc_planners",
            "closed_loops", "beats_everywhere", "median_gain_positive", "u_shaped"]
@@ -55,7 +55,7 @@ def push_task(rng: np.random.Generator, kind: str = "behind") -> tuple[np.ndarra
 def from_scratch(num_inputs: int, num_outputs: int, relus: int, hidden: int = 64) -> GatedMLP:
     """A :class:`GatedMLP` whose first ``relus`` hidden neurons are ReLUs and the others identities (a
     linear skip once folded), with hard gates - the same function class as a sparsified model with
-    ``relus`` ReLUs, to be trained from scratch with :func:`~sparsekit.control.dynamics.fit`."""
+    ``relus`` ReLUs, to be trained from scratch with :func:`~sparsekit.control.dynamics.fit_dynamics`."""
     if not 0 <= relus <= hidden:
         raise ValueError(f"relus must be in [0, hidden={hidden}], got {relus}")
     m = GatedMLP(num_inputs, num_outputs, hidden)
@@ -78,7 +78,7 @@ def model_family(system, n_data: int, seed: int, budgets: Sequence[int], epochs:
     X, Y, XV, YV = (torch.tensor(a, dtype=torch.float32) for a in (x, y, xv, yv))
     torch.manual_seed(seed)
     dense = GatedMLP(X.shape[1], Y.shape[1], hidden).set_normalization(X, Y)
-    fit(dense, X, Y, epochs, seed=seed)
+    fit_dynamics(dense, X, Y, epochs, seed=seed)
     sparse = sparsify(copy.deepcopy(dense), X, Y, list(budgets), relax, tune, seed=seed, progress=False)
     scratch = {}
     for k in scratch_at:
@@ -86,7 +86,7 @@ def model_family(system, n_data: int, seed: int, budgets: Sequence[int], epochs:
             raise ValueError(f"scratch_at {k} is not one of the budgets {list(budgets)}")
         torch.manual_seed(seed)
         scratch[k] = from_scratch(X.shape[1], Y.shape[1], k, hidden).set_normalization(X, Y)
-        fit(scratch[k], X, Y, epochs + (list(budgets).index(k) + 1) * (relax + tune), seed=seed + 7)
+        fit_dynamics(scratch[k], X, Y, epochs + (list(budgets).index(k) + 1) * (relax + tune), seed=seed + 7)
     d = mse(dense, XV, YV)
     rows = [dict(seed=seed, relus=k, model="sparsified", val_mse=mse(m, XV, YV)) for k, m in sparse.items()]
     rows += [dict(seed=seed, relus=k, model="from scratch", val_mse=mse(m, XV, YV)) for k, m in scratch.items()]

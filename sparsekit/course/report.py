@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .utils import atomic_write_bytes, versions
+from sparsekit.checks import one_of
+from sparsekit.utils import atomic_write_bytes, versions
 
 __all__ = [
     "VERDICTS",
@@ -37,9 +38,7 @@ PROFILES = ("quick", "full")
 
 
 def check_profile(profile: str) -> str:
-    if profile not in PROFILES:
-        raise ValueError(f"PROFILE must be one of {PROFILES}, got {profile!r}")
-    return profile
+    return one_of("PROFILE", profile, PROFILES)
 
 
 def verdict(ok: bool | None) -> str:
