@@ -46,7 +46,7 @@ class TopK(nn.Module):
 
 def activation_modules(model: nn.Module, types: tuple[type, ...] = (nn.ReLU, TopK)) -> dict[str, nn.Module]:
     """Every activation module of the given types in ``model``, by name."""
-    return {name: m for name, m in model.named_modules() if isinstance(m, types)}
+    return {name: m for name, m in model.named_modules() if isinstance(m, types)}  # type: ignore[misc]
 
 
 class ActivationMeter:
@@ -71,7 +71,7 @@ class ActivationMeter:
         if not modules:
             raise ValueError("no activation modules to measure: pass modules= (names or a dict)")
         self.modules = dict(modules)
-        self._handles = []
+        self._handles: list = []
         self.reset()
 
     def reset(self) -> None:
@@ -137,7 +137,7 @@ class ActivationMeter:
         for n, pct in self.nonzero_percent().items():
             f = self.fired[n]
             live = 0 if f is None else int((f > 0).sum())
-            out[n] = math.nan if live == 0 else pct * f.numel() / live
+            out[n] = math.nan if live == 0 or f is None else pct * f.numel() / live
         return out
 
     def mean_percent(self) -> float:

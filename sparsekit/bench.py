@@ -25,7 +25,7 @@ are ratios within one run, never absolute times compared across runs.
 from __future__ import annotations
 
 import argparse
-import copy
+import functools
 import json
 import math
 import warnings
@@ -320,8 +320,10 @@ def bench_layers(dense: mobilenet.MobileNetV1, sparse: mobilenet.MobileNetV1, re
         x = torch.rand(conv.in_channels, hw * hw, generator=g)
         w = conv.weight.detach().reshape(conv.out_channels, conv.in_channels)
         methods = dense_methods(x, channels_first=True)
-        fns = {name: m(w) for name, m in methods.items()}
-        fns["sparsekit csr"] = lambda sp=sp, x=x: kernels.csr_matmul(sp.weight, x, channels_first=True)
+        fns: dict[str, Callable[[], object]] = {name: m(w) for name, m in methods.items()}
+        csr = sp.weight
+        assert isinstance(csr, CSR)
+        fns["sparsekit csr"] = functools.partial(kernels.csr_matmul, csr, x, channels_first=True)
         t = measure(fns, reps=reps)
         best = min(methods, key=t.__getitem__)
         rows.append({"layer": k + 1, "out": conv.out_channels, "in": conv.in_channels, "pixels": hw * hw,
@@ -354,17 +356,12 @@ def bench_mobilenet(sparsity: float = 0.9, reps: int = 10, size: int = 224, seed
             "pointwise_share": fl_d["pointwise"] / fl_d["total"], "max_abs_error": err, "layers": layers}
 
 
-def _masked_dense(sparse: mobilenet.MobileNetV1) -> mobilenet.MobileNetV1:
+def _masked_dense(sparse: mobilenet.MobileNetV1) -> nn.Module:
     """The sparse network with its 1x1 layers back as dense convolutions holding the same
     (zero-filled) weights: the oracle the sparse network must agree with."""
-    out = copy.deepcopy(sparse)
-    for i, sp in mobilenet.pointwise_layers(out):
-        conv = nn.Conv2d(sp.in_channels, sp.out_channels, 1)
-        with torch.no_grad():
-            conv.weight.copy_(torch.from_numpy(sp.weight.to_dense()).reshape(conv.weight.shape))
-            conv.bias.copy_(sp.bias)
-        out.features[i][0] = conv
-    return out
+    from .convert import to_dense
+
+    return to_dense(sparse)
 
 
 @dataclass(frozen=True)

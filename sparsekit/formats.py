@@ -8,6 +8,11 @@ arrays that the Numba kernels read directly (and that move to a GPU with ``.to_d
 - :class:`NMSparse`: for every row and every group of M consecutive inputs, the N kept values and
   their offsets inside the group (uint8, M <= 16): ``values`` and ``offsets`` of shape
   (out, in // M * N). Density is exactly N / M.
+
+Both compare with ``==`` (same shape, pattern and values), and convert to and from torch's and
+SciPy's formats: ``CSR.from_torch`` / ``to_torch`` (``torch.sparse_csr_tensor``), ``from_scipy`` /
+``to_scipy`` (``scipy.sparse.csr_array``), ``NMSparse.to_torch_dense``; ``tensors()`` and
+``from_tensors`` are the torch tensors a layer keeps as registered buffers.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ class _DeviceCopies:
     """GPU copies of a format's arrays, made on first use per device by ``kernels`` and kept in
     ``device_copies``. A copy is remade when one of its arrays is *replaced* (``fmt.values = ...``);
     after editing an array *in place* (``fmt.values[3] = 0``) call ``invalidate_device_copies()``."""
+
+    device_copies: dict
 
     def invalidate_device_copies(self) -> None:
         self.device_copies.clear()
@@ -143,14 +150,28 @@ def _index_dtype(n_cols: int):
     return np.uint16 if n_cols <= np.iinfo(np.uint16).max + 1 else np.int32
 
 
-@dataclass
+def _same_arrays(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
+    return all(x.shape == y.shape and np.array_equal(x.astype(np.int64) if x.dtype.kind in "iu" else x,
+                                                      y.astype(np.int64) if y.dtype.kind in "iu" else y)
+               for x, y in zip(a, b))
+
+
+def _as_numpy(t, name: str) -> np.ndarray:
+    if isinstance(t, torch.Tensor):
+        return t.detach().cpu().numpy()
+    if isinstance(t, np.ndarray):
+        return t
+    raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(t).__name__}")
+
+
+@dataclass(eq=False)
 class CSR(_DeviceCopies):
     """Compressed sparse rows of a (rows, cols) weight, with compact column indices."""
 
     indptr: np.ndarray
     indices: np.ndarray
     values: np.ndarray
-    shape: tuple[int, int]
+    shape: tuple[int, ...]
     device_copies: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     check: InitVar[bool] = True  # validate the arrays (check_csr); False only for data already known valid
 
@@ -194,12 +215,88 @@ class CSR(_DeviceCopies):
     def astype(self, dtype) -> CSR:
         return CSR(self.indptr, self.indices, self.values.astype(dtype), self.shape, check=False)
 
+    def __eq__(self, other) -> bool:
+        """Same shape, the same kept positions and the same values (index dtypes may differ)."""
+        if not isinstance(other, CSR):
+            return NotImplemented
+        return (tuple(self.shape) == tuple(other.shape) and self.values.dtype == other.values.dtype
+                and _same_arrays((self.indptr, self.indices, self.values), (other.indptr, other.indices, other.values)))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside
+
+    # --------------------------------------------------------------- torch and scipy
+    @classmethod
+    def from_torch(cls, t: torch.Tensor) -> CSR:
+        """From a ``torch.sparse_csr_tensor`` (its pattern kept as stored, explicit zeros included) or a
+        dense 2-D tensor (its non-zeros)."""
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"t must be a torch.Tensor, got {type(t).__name__}")
+        if t.layout == torch.sparse_csr:
+            if t.dim() != 2:
+                raise ValueError(f"t must be a 2-D sparse CSR tensor, got {t.dim()} dimensions")
+            shape = tuple(int(d) for d in t.shape)
+            crow, col, val = (a.detach().cpu().numpy() for a in (t.crow_indices(), t.col_indices(), t.values()))
+            return cls(crow.astype(np.int64 if crow.dtype == np.int64 else np.int32),
+                       col.astype(_index_dtype(shape[1])), np.ascontiguousarray(val), shape)
+        if t.layout == torch.strided:
+            return cls.from_dense(t.detach().cpu())
+        raise ValueError(f"t must be a dense or sparse CSR tensor, got layout {t.layout}; "
+                         "convert it with .to_sparse_csr()")
+
+    def to_torch(self, index_dtype: torch.dtype = torch.int64) -> torch.Tensor:
+        """A ``torch.sparse_csr_tensor`` (``index_dtype`` int64 or int32; torch has no uint16 indices)."""
+        if index_dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"index_dtype must be torch.int64 or torch.int32, got {index_dtype}")
+        import warnings
+
+        with warnings.catch_warnings():  # torch says once per process that sparse CSR is "in beta"
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+            return torch.sparse_csr_tensor(torch.from_numpy(self.indptr.astype(np.int64)).to(index_dtype),
+                                           torch.from_numpy(self.indices.astype(np.int64)).to(index_dtype),
+                                           torch.from_numpy(self.values.copy()), self.shape)
+
+    @classmethod
+    def from_scipy(cls, a) -> CSR:
+        """From any ``scipy.sparse`` matrix or array (converted to CSR, indices sorted, duplicates summed)."""
+        import scipy.sparse as sps
+
+        if not sps.issparse(a):
+            raise TypeError(f"a must be a scipy.sparse matrix or array, got {type(a).__name__}")
+        c = sps.csr_array(a)
+        c.sum_duplicates()
+        c.sort_indices()
+        shape = tuple(int(d) for d in c.shape)
+        return cls(c.indptr.astype(np.int64 if c.indptr.dtype == np.int64 else np.int32),
+                   c.indices.astype(_index_dtype(shape[1])), np.ascontiguousarray(as_float_array(c.data, "data")),
+                   shape)
+
+    def to_scipy(self):
+        """A ``scipy.sparse.csr_array`` holding the same pattern and values."""
+        import scipy.sparse as sps
+
+        return sps.csr_array((self.values.copy(), self.indices.astype(np.int32), self.indptr.astype(np.int64)),
+                             shape=self.shape)
+
+    # --------------------------------------------------------------- as registered buffers
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The arrays as torch tensors sharing their memory (what a layer registers as buffers)."""
+        return {"indptr": torch.from_numpy(self.indptr), "indices": torch.from_numpy(self.indices),
+                "values": torch.from_numpy(self.values)}
+
+    @classmethod
+    def from_tensors(cls, shape, indptr: torch.Tensor, indices: torch.Tensor, values: torch.Tensor,
+                     check: bool = False) -> CSR:
+        """From the tensors of :meth:`tensors` (CPU ones share memory; others are copied to the CPU)."""
+        arr = lambda t, name: np.ascontiguousarray(_as_numpy(t, name))
+        return cls(arr(indptr, "indptr"), arr(indices, "indices"),
+                   np.ascontiguousarray(_as_numpy(values, "values")), tuple(shape), check=check)
+
     def __repr__(self) -> str:
         return (f"CSR(shape={self.shape}, nnz={self.nnz}, density={self.density:.3f}, "
                 f"values {self.values.dtype}, indices {self.indices.dtype})")
 
 
-@dataclass
+@dataclass(eq=False)
 class NMSparse(_DeviceCopies):
     """N:M compressed weight: in every group of M consecutive inputs, N values and their offsets."""
 
@@ -207,7 +304,7 @@ class NMSparse(_DeviceCopies):
     offsets: np.ndarray  # (rows, cols // m * n) uint8, each in [0, m)
     n: int
     m: int
-    shape: tuple[int, int]
+    shape: tuple[int, ...]
     device_copies: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     check: InitVar[bool] = True  # validate the arrays (check_nm_arrays); False only for data already known valid
 
@@ -269,6 +366,31 @@ class NMSparse(_DeviceCopies):
 
     def astype(self, dtype) -> NMSparse:
         return NMSparse(self.values.astype(dtype), self.offsets, self.n, self.m, self.shape, check=False)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, NMSparse):
+            return NotImplemented
+        return ((self.n, self.m, tuple(self.shape)) == (other.n, other.m, tuple(other.shape))
+                and self.values.dtype == other.values.dtype
+                and _same_arrays((self.values, self.offsets), (other.values, other.offsets)))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_torch_dense(self) -> torch.Tensor:
+        """The weight as a dense torch tensor (zeros where N:M prunes)."""
+        return torch.from_numpy(self.to_dense())
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The arrays as torch tensors sharing their memory (what a layer registers as buffers)."""
+        return {"values": torch.from_numpy(self.values), "offsets": torch.from_numpy(self.offsets)}
+
+    @classmethod
+    def from_tensors(cls, shape, n: int, m: int, values: torch.Tensor, offsets: torch.Tensor,
+                     check: bool = False) -> NMSparse:
+        """From the tensors of :meth:`tensors` (CPU ones share memory; others are copied to the CPU)."""
+        arr = lambda t, name: np.ascontiguousarray(_as_numpy(t, name))
+        return cls(arr(values, "values"), arr(offsets, "offsets"),
+                   n, m, tuple(shape), check=check)
 
     def __repr__(self) -> str:
         return f"NMSparse({self.n}:{self.m}, shape={self.shape}, values {self.values.dtype})"

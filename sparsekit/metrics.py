@@ -18,7 +18,7 @@ __all__ = ["CalibrationBin", "reliability_bins", "expected_calibration_error"]
 class CalibrationBin(NamedTuple):
     lo: float
     hi: float
-    count: int
+    count: int  # type: ignore[assignment]  # a field, not tuple.count
     confidence: float  # mean top-class probability in the bin
     accuracy: float  # fraction of those predictions that are right
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .masks import random_mask
-from .nn import SparseConv1x1
+from .nn import SparseConv2d
 from .seeds import seeded
 
 __all__ = ["BLOCKS", "mobilenet_v1", "sparsify_pointwise", "pointwise_layers", "flops", "dense_variants",
@@ -34,7 +34,7 @@ BLOCKS = ((32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1)
 def _conv(c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
     conv = nn.Conv2d(c_in, c_out, k, stride, padding=k // 2, groups=groups, bias=True)
     nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-    nn.init.zeros_(conv.bias)
+    nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # bias=True
     return nn.Sequential(conv, nn.ReLU(inplace=True))
 
 
@@ -64,7 +64,7 @@ def mobilenet_v1(width: float = 1.0, num_classes: int = 1000, seed: int = 0) -> 
 
 
 def _is_pointwise(layer: nn.Module) -> bool:
-    return isinstance(layer, SparseConv1x1) or (isinstance(layer, nn.Conv2d) and layer.kernel_size == (1, 1))
+    return isinstance(layer, (SparseConv2d, nn.Conv2d)) and tuple(layer.kernel_size) == (1, 1)
 
 
 def pointwise_layers(model: MobileNetV1) -> list[tuple[int, nn.Module]]:
@@ -92,10 +92,10 @@ def sparsify_pointwise(model: MobileNetV1, sparsity: float, seed: int = 0) -> Mo
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for i, conv in pointwise_layers(out):
-            w = conv.weight.reshape(conv.out_channels, conv.in_channels)
-            mask = random_mask(w.shape, sparsity, generator=g)
-            conv.weight.mul_(mask.reshape(conv.weight.shape) / (1 - sparsity) ** 0.5)
-            out.features[i][0] = SparseConv1x1.from_dense(conv, mask)
+            assert isinstance(conv, nn.Conv2d)
+            mask = random_mask(conv.weight.shape, sparsity, generator=g)
+            conv.weight.mul_(mask / (1 - sparsity) ** 0.5)
+            out.features[i][0] = SparseConv2d.from_dense(conv, mask)
     return out
 
 
@@ -105,7 +105,7 @@ def flops(model: MobileNetV1, size: int = 224) -> dict:
     total, pointwise = 2 * 3 * 3 * 3 * model.features[0][0].out_channels * hw * hw, 0
     for _, layer, hw in _blocks_at_resolution(model, size):
         if _is_pointwise(layer):
-            kept = layer.weight.nnz if isinstance(layer, SparseConv1x1) else int((layer.weight != 0).sum())
+            kept = layer.weight.nnz if isinstance(layer, SparseConv2d) else int((layer.weight != 0).sum())
             f = 2 * kept * hw * hw
             pointwise += f
         else:  # depthwise 3x3

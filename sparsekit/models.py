@@ -44,7 +44,9 @@ def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU, bias: bool 
 
 def lenet_300_100(num_inputs: int = 784, num_classes: int = 10) -> nn.Sequential:
     """LeNet-300-100 (266,200 weights for MNIST) with Gaussian Glorot init, as in Frankle & Carbin."""
-    return glorot_normal_(mlp([num_inputs, 300, 100, num_classes]))
+    net = mlp([num_inputs, 300, 100, num_classes])
+    glorot_normal_(net)
+    return net
 
 
 class ResidualMLP(nn.Module):

@@ -71,6 +71,7 @@ class _NMMixin:
     n: int
     m: int
     lambda_w: float
+    weight: torch.Tensor
 
     def _init_nm(self, n: int, m: int, lambda_w: float, size: int, what: str) -> None:
         check_nm(n, m, size, what)
@@ -144,6 +145,16 @@ class NMConv2d(nn.Conv2d, _NMMixin):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, self._masked_weight(), self.bias)
+
+    def to_sparse(self):
+        """A :class:`sparsekit.nn.SparseConv2d` with this layer's N:M weight in the compressed N:M
+        format (for inference): its groups of M run along input channels at each tap
+        (``layout='channel'``, the layer's weight read in (kh, kw, in) order) or along the flattened
+        kernel (``'flat'``)."""
+        from .nn import SparseConv2d
+
+        return SparseConv2d.from_dense(self, self.current_mask(), format="nm", n=self.n, m=self.m,
+                                       order="hwc" if self.layout == "channel" else "chw")
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", nm={self.n}:{self.m}, lambda_w={self.lambda_w}, layout={self.layout}"

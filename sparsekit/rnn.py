@@ -183,7 +183,7 @@ class GraphRNN(nn.Module):
         self.embedding = nn.Embedding(vocab, self.layer_sizes[0])
         # the sources get the embedding itself through a dense recurrent layer of their own size
         self.layers = nn.ModuleList([make_rnn(cell, self.layer_sizes[0], self.layer_sizes[0])])
-        masks = [None]
+        masks: list[torch.Tensor | None] = [None]
         skip_pairs: list[tuple[int, int]] = []
         skip_masks = []
         gates = _GATES[cell]
@@ -208,9 +208,9 @@ class GraphRNN(nn.Module):
         for k, (_, t) in enumerate(skip_pairs):
             self._skips_into.setdefault(t, []).append(k)
         self.skips = nn.ModuleList([make_rnn(cell, self.layer_sizes[s], self.layer_sizes[t]) for s, t in skip_pairs])
-        for i, m in enumerate(masks):
-            if m is not None:
-                self.register_buffer(f"mask_{i}", m)
+        for i, mi in enumerate(masks):
+            if mi is not None:
+                self.register_buffer(f"mask_{i}", mi)
         for i, m in enumerate(skip_masks):
             self.register_buffer(f"skip_mask_{i}", m)
         self.fc = nn.Linear(self.layer_sizes[-1], num_classes)
@@ -336,8 +336,9 @@ def train_sequences(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch
             t = int(lengths[idx].max())
             yield (x[idx, :t], lengths[idx]), y[idx]
 
-    budget = dict(epochs=epochs) if max_steps is None else dict(steps=max_steps)
-    return train.fit(model, optimizer, one_pass, clip_grad=clip_grad, **budget).epoch_loss
+    if max_steps is None:
+        return train.fit(model, optimizer, one_pass, clip_grad=clip_grad, epochs=epochs).epoch_loss
+    return train.fit(model, optimizer, one_pass, clip_grad=clip_grad, steps=max_steps).epoch_loss
 
 
 @torch.no_grad()

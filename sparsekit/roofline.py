@@ -24,7 +24,7 @@ import numpy as np
 
 from .checks import one_of
 
-__all__ = ["FORMATS", "traffic_and_flops", "byte_bound", "machine_roofline", "last_level_cache_bytes"]
+__all__ = ["FORMATS", "traffic_and_flops", "byte_bound", "machine_roofline", "last_level_cache_bytes", "mlp_block_macs"]
 
 FORMATS = ("dense", "csr", "nm")
 _DEFAULT_LLC = 32 * 2**20
@@ -98,3 +98,15 @@ def machine_roofline(reps: int = 5) -> dict:
     t = measure({"gemm": lambda: a @ b, "copy": lambda: _copy(src, dst)}, reps=reps, warmup=1, inner=1)
     return {"peak_gflops": 2 * n**3 / t["gemm"] / 1e9, "bandwidth_gbs": 2 * src.nbytes / t["copy"] / 1e9,
             "llc_mib": last_level_cache_bytes() / 2**20}
+
+
+def mlp_block_macs(tokens: int, d: int, d_ff: int, nonzero: float | None = None) -> int:
+    """Multiply-adds of an MLP block ``fc2(act(fc1(x)))`` over ``tokens`` tokens: ``tokens * d * d_ff``
+    for each matmul; with ``nonzero`` (the share of non-zero activations, 0..1) the second matmul
+    touches only the non-zero entries' rows of W2^T."""
+    if min(tokens, d, d_ff) < 1:
+        raise ValueError(f"tokens, d and d_ff must be positive, got {tokens}, {d}, {d_ff}")
+    if nonzero is not None and not 0 <= nonzero <= 1:
+        raise ValueError(f"nonzero must be a share in [0, 1], got {nonzero}")
+    second = tokens * d * d_ff if nonzero is None else round(nonzero * tokens * d_ff) * d
+    return tokens * d * d_ff + second

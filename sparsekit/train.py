@@ -47,10 +47,9 @@ def accuracy(output: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def _device_of(model: nn.Module) -> torch.device:
-    p = next(iter(model.parameters()), None)
-    if p is None:
-        p = next(iter(model.buffers()), None)
-    return p.device if p is not None else torch.device("cpu")
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
 
 
 def _to(obj, device: torch.device):

@@ -60,7 +60,38 @@ def progress(iterable: Iterable | None = None, desc: str | None = None, **kwargs
     return tqdm(iterable, desc=desc, **kwargs)
 
 
-def _one_thread_worker() -> None:
+def _end_with_parent(parent: int) -> None:
+    """Make this (worker) process end when ``parent`` does, however it ends (a kill -9 included).
+
+    On Linux the kernel sends SIGTERM when the parent thread exits (``PR_SET_PDEATHSIG``); everywhere
+    a daemon thread also watches the parent and exits when it has gone (a worker re-parented to
+    init sees another parent id)."""
+    import signal
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def _one_thread_worker(parent: int) -> None:
+    _end_with_parent(parent)
     torch.set_num_threads(1)
 
 
@@ -76,7 +107,8 @@ def parallel_map(fn, jobs: Iterable, workers: int = 2, desc: str | None = None, 
     spawned, so a script that calls this must do so under ``if __name__ == "__main__":``
     (notebooks need nothing). ``cost(job)``, when given, estimates a job's run time: the costliest
     start first, so a long job does not start last and leave a process idle (results keep ``jobs``'s
-    order either way).
+    order either way). The workers end with the calling process however it ends (a killed notebook
+    kernel leaves no orphans behind).
     """
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
@@ -86,11 +118,11 @@ def parallel_map(fn, jobs: Iterable, workers: int = 2, desc: str | None = None, 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            out = []
+            done = []
             for job in jobs:
-                out.append(fn(*job))
+                done.append(fn(*job))
                 bar.update()
-            return out
+            return done
         finally:
             torch.set_num_threads(threads)
             bar.close()
@@ -98,8 +130,10 @@ def parallel_map(fn, jobs: Iterable, workers: int = 2, desc: str | None = None, 
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     out: list = [None] * len(jobs)
+    # the workers end with this process, however it ends: a notebook kernel killed by a timeout or an
+    # interrupt leaves no orphan training on (the executor's own shutdown covers the normal exits)
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
-                             initializer=_one_thread_worker) as pool:
+                             initializer=_one_thread_worker, initargs=(os.getpid(),)) as pool:
         order = range(len(jobs)) if cost is None else sorted(range(len(jobs)), key=lambda i: -cost(jobs[i]))
         futures = {pool.submit(fn, *jobs[i]): i for i in order}
         try:

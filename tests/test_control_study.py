@@ -1,4 +1,5 @@
-"""sparsekit.studies.sparse_dynamics_mpc: tasks, the from-scratch baseline, growth fits, selection, and rules that can fail."""
+"""sparsekit.studies.sparse_dynamics_mpc: tasks, the from-scratch baseline, growth fits, selection, and
+rules that can fail."""
 
 import numpy as np
 import pandas as pd

@@ -9,13 +9,14 @@ import time
 
 import pytest
 
-from sparsekit.course import fanout, run
+from sparsekit.course import execute, fanout, run
 
 pytestmark = pytest.mark.slow
 
 
 def args(tmp_path, names, *extra):
-    return [*names, "--root", str(tmp_path), "--results-dir", str(tmp_path / "results"), "--tasks-dir", str(tmp_path / "build"),
+    return [*names, "--root", str(tmp_path), "--results-dir", str(tmp_path / "results"),
+            "--tasks-dir", str(tmp_path / "build"),
             "--figures-dir", str(tmp_path / "figures"), *extra]
 
 
@@ -79,7 +80,8 @@ def test_local_cluster_size():
 
 def test_an_existing_scheduler_and_worker(tmp_path, nbdir, capsys):
     sched_file = tmp_path / "scheduler.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(run.repo_root()), os.environ.get("PYTHONPATH")]))}
+    path = os.pathsep.join(filter(None, [str(run.repo_root()), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
     bindir = os.path.dirname(sys.executable)
     sched = subprocess.Popen([os.path.join(bindir, "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
                               "--no-dashboard", "--scheduler-file", str(sched_file)], env=env,
@@ -139,7 +141,7 @@ def test_a_task_runs_its_kernel_without_the_nannys_malloc_trim(tmp_path, monkeyp
         (out.parent / f"{nb.stem}.json").write_text(json.dumps({"claims": []}))
 
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # what distributed's nanny sets on its workers
-    monkeypatch.setattr(run, "execute", fake_execute)
+    monkeypatch.setattr(execute, "execute", fake_execute)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         monkeypatch.setenv(var, "9")  # restored after the test
     record = fanout.run_task(str(tmp_path / "00_demo.ipynb"), "quick", 0, "cpu", str(tmp_path / "task"), threads=2)

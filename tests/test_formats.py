@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sparsekit.formats import CSR, NMSparse
 
@@ -70,3 +72,45 @@ def test_nm_invariants(change, match):
     kw = dict(values=s.values, offsets=s.offsets, n=s.n, m=s.m, shape=s.shape) | change(s)
     with pytest.raises((ValueError, TypeError), match=match):
         NMSparse(**kw)
+
+
+# ----------------------------------------------------------------------------- equality and conversions
+
+def test_csr_equality_is_by_pattern_and_values():
+    w = torch.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 3.0]])
+    a, b = CSR.from_dense(w), CSR.from_dense(w.clone())
+    assert a == b and not (a != b)
+    assert a != CSR.from_dense(w * 2) and a != CSR.from_dense(w.T.contiguous())
+    assert a != CSR.from_dense(w.double())
+    n1 = NMSparse.from_dense(torch.randn(2, 8, generator=torch.Generator().manual_seed(0)), 2, 4, prune=True)
+    assert n1 == NMSparse(n1.values.copy(), n1.offsets.copy(), 2, 4, n1.shape)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 12), cols=st.integers(1, 70), density=st.floats(0, 1), seed=st.integers(0, 999))
+def test_csr_round_trips_through_torch_and_scipy(rows, cols, density, seed):
+    import scipy.sparse as sps
+
+    rng = np.random.default_rng(seed)
+    w = (rng.normal(size=(rows, cols)) * (rng.random((rows, cols)) < density)).astype(np.float32)
+    c = CSR.from_dense(w)
+    for index_dtype in (torch.int64, torch.int32):
+        t = c.to_torch(index_dtype)
+        assert t.layout == torch.sparse_csr and t.crow_indices().dtype == index_dtype
+        np.testing.assert_array_equal(t.to_dense().numpy(), w)
+        assert CSR.from_torch(t) == c
+    assert CSR.from_torch(torch.from_numpy(w)) == c  # a dense tensor: its non-zeros
+    s = c.to_scipy()
+    assert isinstance(s, sps.csr_array)
+    np.testing.assert_array_equal(s.toarray(), w)
+    assert CSR.from_scipy(s) == c
+    assert CSR.from_scipy(sps.coo_matrix(w)) == c  # any scipy format
+
+
+def test_conversions_refuse_what_they_cannot_read():
+    with pytest.raises(TypeError, match="scipy.sparse"):
+        CSR.from_scipy(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="layout"):
+        CSR.from_torch(torch.eye(3).to_sparse_coo())
+    with pytest.raises(ValueError, match="index_dtype"):
+        CSR.from_dense(torch.eye(3)).to_torch(torch.int16)

@@ -1,4 +1,5 @@
-"""sparsekit.studies.lazy_neurons: the measurements against hand counts and numpy, the rules against counter-examples."""
+"""sparsekit.studies.lazy_neurons: the measurements against hand counts and numpy, the rules against
+counter-examples."""
 
 import numpy as np
 import pytest

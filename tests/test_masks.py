@@ -150,9 +150,10 @@ def test_random_mask_exact(shape, s, seed):
 
 def test_random_and_magnitude_masks_refuse_the_same_targets():
     for shape, s in (((10,), 0.96), ((3, 3), 0.95)):
-        for make in (lambda: M.random_mask(shape, s), lambda: M.magnitude_mask(torch.randn(shape), s)):
-            with pytest.raises(ValueError, match="all of them"):
-                make()
+        with pytest.raises(ValueError, match="all of them"):
+            M.random_mask(shape, s)
+        with pytest.raises(ValueError, match="all of them"):
+            M.magnitude_mask(torch.randn(shape), s)
 
 
 def test_random_mask_is_uniform():

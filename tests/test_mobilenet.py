@@ -1,48 +1,12 @@
-"""MobileNet v1 as Howard et al. define it, its sparse 1x1 layers against dense convolutions, and
-SparseConv1x1 against torch's conv2d."""
+"""MobileNet v1 as Howard et al. define it, and its sparse 1x1 layers against dense convolutions."""
 
 import pytest
 import torch
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 from torch import nn
 
 from sparsekit import bench
 from sparsekit import mobilenet as mb
-from sparsekit.nn import SparseConv1x1
-
-
-@settings(max_examples=30, deadline=None)
-@given(n=st.integers(1, 3), c_in=st.integers(1, 20), c_out=st.integers(1, 20), h=st.integers(1, 9),
-       w=st.integers(1, 9), sparsity=st.sampled_from([0.0, 0.5, 0.9, 0.99]), bias=st.booleans(),
-       seed=st.integers(0, 1000))
-def test_sparse_conv1x1_matches_conv2d(n, c_in, c_out, h, w, sparsity, bias, seed):
-    assume(round(sparsity * c_in * c_out) < c_in * c_out)  # a mask keeping no weight is refused (tested in masks)
-    torch.manual_seed(seed)
-    conv = nn.Conv2d(c_in, c_out, 1, bias=bias)
-    x = torch.randn(n, c_in, h, w)
-    sp = SparseConv1x1.from_dense(conv, sparsity)
-    with torch.no_grad():
-        masked = nn.Conv2d(c_in, c_out, 1, bias=bias)
-        masked.weight.copy_(torch.from_numpy(sp.weight.to_dense()).reshape(masked.weight.shape))
-        if bias:
-            masked.bias.copy_(conv.bias)
-        torch.testing.assert_close(sp(x), masked(x), rtol=1e-4, atol=1e-5)
-        # channels-last input is read correctly too
-        torch.testing.assert_close(sp(x.contiguous(memory_format=torch.channels_last)), masked(x), rtol=1e-4, atol=1e-5)
-
-
-def test_sparse_conv1x1_refuses_what_it_cannot_run():
-    for conv in (nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 1, stride=2), nn.Conv2d(4, 4, 1, groups=2)):
-        with pytest.raises(ValueError, match="pointwise"):
-            SparseConv1x1.from_dense(conv, 0.5)
-    with pytest.raises(TypeError, match="nn.Conv2d"):
-        SparseConv1x1.from_dense(nn.Linear(4, 4), 0.5)
-    sp = SparseConv1x1.from_dense(nn.Conv2d(4, 6, 1), 0.5)
-    with torch.no_grad(), pytest.raises(ValueError, match="4 channels"):
-        sp(torch.randn(1, 5, 3, 3))
-    with pytest.raises(RuntimeError, match="no_grad"):
-        sp(torch.randn(1, 4, 3, 3, requires_grad=True))
+from sparsekit.nn import SparseConv2d
 
 
 def test_mobilenet_v1_has_howards_shapes_and_mult_adds():
@@ -62,7 +26,7 @@ def test_sparsified_mobilenet_keeps_exactly_the_density_and_computes_the_masked_
     dense = mb.mobilenet_v1(width=0.25, num_classes=10)
     sparse = mb.sparsify_pointwise(dense, 0.9, seed=1)
     for (_, d), (_, s) in zip(mb.pointwise_layers(dense), mb.pointwise_layers(sparse)):
-        assert isinstance(s, SparseConv1x1) and s.weight.nnz == round(0.1 * d.weight[:, :, 0, 0].numel())
+        assert isinstance(s, SparseConv2d) and s.weight.nnz == round(0.1 * d.weight[:, :, 0, 0].numel())
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(sparse(x), bench._masked_dense(sparse)(x), rtol=1e-4, atol=1e-4)

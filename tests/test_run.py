@@ -46,7 +46,8 @@ def test_unknown_profile_is_refused(capsys):
 @pytest.mark.slow
 def test_runner_executes_carries_on_and_reports(tmp_path, nbdir):
     results = tmp_path / "build" / "results"
-    code = run.main(["--root", str(tmp_path), "--results-dir", str(results), "--executed-dir", str(tmp_path / "build" / "executed"),
+    code = run.main(["--root", str(tmp_path), "--results-dir", str(results),
+                     "--executed-dir", str(tmp_path / "build" / "executed"),
                      "--seed", "3"])
     assert code == 1  # one notebook failed
     assert json.loads((results / "50_ok.json").read_text())["seeds"] == [3]

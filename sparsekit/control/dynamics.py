@@ -59,8 +59,8 @@ class GatedMLP(nn.Module):
             g = torch.softmax(self.logits / self.temperature, dim=-1)
             h = g[:, RELU] * torch.relu(a) + g[:, IDENTITY] * a
         else:
-            h = torch.where(self.kind == RELU, torch.relu(a),
-                            torch.where(self.kind == IDENTITY, a, torch.zeros_like(a)))
+            kind: torch.Tensor = self.kind  # type: ignore[assignment]  # a buffer
+            h = torch.where(kind == RELU, torch.relu(a), torch.where(kind == IDENTITY, a, torch.zeros_like(a)))
         return self.fc2(h) * self.y_std
 
     def relu_probability(self) -> torch.Tensor:
@@ -110,8 +110,8 @@ class Folded:
         return np.maximum(z @ self.w1.T + self.b1, 0.0) @ self.w2.T + z @ self.a.T + self.c
 
 
-def fit_dynamics(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1e-2, batch_size: int = 128,
-        budget: int | None = None, penalty: float = 1e-2, seed: int = 0) -> float:
+def fit_dynamics(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1e-2,
+                 batch_size: int = 128, budget: int | None = None, penalty: float = 1e-2, seed: int = 0) -> float:
     """Train on (x, y) with MSE on the standardised outputs (Adam, cosine-annealed learning rate),
     through ``train.fit``; with ``budget`` (relaxed gates), add the ReLU-budget penalty
     ``penalty * relu(sum_j P(unit j is a ReLU) - budget)``. Returns the last pass's mean MSE."""
@@ -119,7 +119,8 @@ def fit_dynamics(model: GatedMLP, x: torch.Tensor, y: torch.Tensor, epochs: int,
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs))
 
-    def loss(m: GatedMLP, batch) -> torch.Tensor:
+    def loss(m: nn.Module, batch) -> torch.Tensor:
+        assert isinstance(m, GatedMLP)
         xb, yb = batch
         value = nn.functional.mse_loss(m(xb) / m.y_std, yb / m.y_std)
         if budget is not None and m.relaxed:

@@ -157,7 +157,11 @@ def plan_milp(model: Folded, r0, o0, goal, horizon: int, u_lo, u_hi, time_limit:
             w_r, w_o, w_pre = rollout(model, r0, o0, wa)
             warm = dict(u=wa, r=w_r, o=w_o, pre=w_pre)
     v = _Vars()
-    rows, cols, vals, rlo, rhi = [], [], [], [], []
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    rlo: list[float] = []
+    rhi: list[float] = []
 
     def row(coefs: dict[int, float], lo: float, hi: float):
         r = len(rlo)

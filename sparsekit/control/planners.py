@@ -118,7 +118,7 @@ def closed_loop(step: Callable[[np.ndarray, np.ndarray], np.ndarray], plan: Call
         state = step(state, actions[0])
         traj.append(state.copy())
         warm = np.r_[actions[1:], actions[-1:]]
-    traj = np.array(traj)
-    dist = np.abs(traj[:, 2:] - goal).sum(1)
-    return {"trajectory": traj, "final_distance": float(np.linalg.norm(traj[-1, 2:] - goal)),
+    path = np.array(traj)
+    dist = np.abs(path[:, 2:] - goal).sum(1)
+    return {"trajectory": path, "final_distance": float(np.linalg.norm(path[-1, 2:] - goal)),
             "cost": float(dist[1:].sum()), "plan_seconds": times}

@@ -70,7 +70,7 @@ def run_task(notebook: str, profile: str, seed: int, device: str, folder: str, t
     # notebook must run as fast on a worker as in a terminal, so the kernel gets glibc's default.
     os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     os.environ.pop("MPLBACKEND", None)
-    from .run import execute
+    from .execute import execute
 
     nb, out = Path(notebook), Path(folder)
     out.mkdir(parents=True, exist_ok=True)

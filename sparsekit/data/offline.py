@@ -112,6 +112,6 @@ def load_mnist_sample_per_class(train_per_class: int, test_per_class: int, seed:
         idx = rng.permutation(np.flatnonzero(y == c))
         tr.append(idx[:train_per_class])
         te.append(idx[train_per_class : train_per_class + test_per_class])
-    tr = rng.permutation(np.concatenate(tr))
-    te = np.concatenate(te)
-    return x[tr], y[tr], x[te], y[te]
+    train_idx = rng.permutation(np.concatenate(tr))
+    test_idx = np.concatenate(te)
+    return x[train_idx], y[train_idx], x[test_idx], y[test_idx]

@@ -30,6 +30,7 @@ from sparsekit import bench, kernels
 from sparsekit.activations import ActivationMeter
 from sparsekit.course.report import holds_beyond_spread
 from sparsekit.metrics import expected_calibration_error
+from sparsekit.roofline import mlp_block_macs
 from sparsekit.timing import measure
 from sparsekit.train import evaluate, fit, train_epochs
 
@@ -151,18 +152,6 @@ def label_noise_pair(make_model: Callable[[], nn.Module], x: torch.Tensor, y: to
             out["ece"], out["probs"], out["model"] = expected_calibration_error(probs, y_test.cpu()), probs, model
     out["drop"] = out["clean_acc"] - out["noisy_acc"]
     return out
-
-
-def mlp_block_macs(tokens: int, d: int, d_ff: int, nonzero: float | None = None) -> int:
-    """Multiply-adds of an MLP block ``fc2(act(fc1(x)))`` over ``tokens`` tokens: ``tokens * d * d_ff``
-    for each matmul; with ``nonzero`` (the share of non-zero activations, 0..1) the second matmul
-    touches only the non-zero entries' rows of W2^T."""
-    if min(tokens, d, d_ff) < 1:
-        raise ValueError(f"tokens, d and d_ff must be positive, got {tokens}, {d}, {d_ff}")
-    if nonzero is not None and not 0 <= nonzero <= 1:
-        raise ValueError(f"nonzero must be a share in [0, 1], got {nonzero}")
-    second = tokens * d * d_ff if nonzero is None else round(nonzero * tokens * d_ff) * d
-    return tokens * d * d_ff + second
 
 
 def time_mlp_block(block: nn.Module, x: torch.Tensor, reps: int = 30) -> dict:

@@ -52,7 +52,8 @@ def _cell(cell: str) -> str:
 
 def _rows(path: Path) -> list[dict[str, str]]:
     if not path.exists():
-        raise FileNotFoundError(f"{path.name} is missing from {path.parent}; restore data/thesis_reber from the repository")
+        raise FileNotFoundError(f"{path.name} is missing from {path.parent}; restore it from the repository's "
+                                "data/thesis_reber")
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
 
@@ -108,7 +109,8 @@ def load_thesis_graphs(cell: str) -> dict:
     name = _cell(cell)
     path = thesis_dir() / "graphs.json.gz"
     if not path.exists():
-        raise FileNotFoundError(f"{path.name} is missing from {path.parent}; restore data/thesis_reber from the repository")
+        raise FileNotFoundError(f"{path.name} is missing from {path.parent}; restore it from the repository's "
+                                "data/thesis_reber")
     with gzip.open(path, "rt") as f:
         stored = json.load(f)[name]
     graphs = {}
