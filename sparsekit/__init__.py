@@ -22,6 +22,7 @@ option of another package and touches no file. One job each:
 - ``seeds``: the one way to derive per-seed and per-round seeds; ``checks``: argument checks with clear errors
 - ``timing``: round-robin timing; ``roofline``: FLOPs and bytes; ``bench``: the kernel benchmark
   (``python -m sparsekit.bench``)
+- ``verdicts``: the interval rule that decides a claim from paired seeds (reproduced / inconclusive / not reproduced)
 - ``utils``: devices, text progress bars, a process-parallel map, atomic files, configuration hashes, versions
 
 Two more layers sit on top, visible as folders: ``sparsekit.studies`` (one module per notebook:
@@ -45,7 +46,7 @@ __version__ = "0.2.0"
 _SUBMODULES = (
     "activations", "bench", "checks", "control", "convert", "data", "formats", "kernels", "masks",
     "metrics", "mobilenet", "models", "nm", "nn", "prune", "rnn", "roofline", "sdr", "seeds", "sparsey",
-    "timing", "train", "transformers", "utils",
+    "timing", "train", "transformers", "utils", "verdicts",
 )
 
 __all__ = list(_SUBMODULES)

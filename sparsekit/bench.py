@@ -43,11 +43,12 @@ from .checks import one_of
 from .formats import CSR, NMSparse
 from .masks import random_mask
 from .roofline import last_level_cache_bytes
-from .timing import measure
+from .timing import measure_samples
 from .utils import progress as progress_bar
 
 __all__ = [
-    "SPARSITIES", "CACHES", "Shape", "SHAPES", "TARGETS", "Target", "measure", "make_problem",
+    "SPARSITIES", "CACHES", "Shape", "SHAPES", "TARGETS", "Target", "target_samples", "target_ratios",
+    "target_decisions", "ratio_samples", "make_problem",
     "exact_zero_activations", "dense_methods", "torch_csr_methods", "copies_for_cold", "bench_shape",
     "bench_nm", "bench_activation", "run", "table", "targets_table", "plot", "main",
 ]
@@ -204,6 +205,17 @@ def _weights(w: torch.Tensor, cache: str, smallest_bytes: int) -> list[torch.Ten
     return [w] + [w.clone() for _ in range(copies_for_cold(smallest_bytes) - 1)]
 
 
+def _timed(fns: dict[str, Callable[[], object]], **kw) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """(median seconds, every sample) of each function, sampled round-robin (``timing.measure_samples``)."""
+    samples = measure_samples(fns, **kw)
+    return {k: float(np.median(v)) for k, v in samples.items()}, samples
+
+
+def ratio_samples(samples: dict[str, list[float]], baseline: str, ours: str) -> list[float]:
+    """``baseline / ours`` for each interleaved repetition: the paired values a timed claim decides on."""
+    return [b / o for b, o in zip(samples[baseline], samples[ours])]
+
+
 def _best(times: dict[str, float], names) -> tuple[str, float]:
     name = min(names, key=times.__getitem__)
     return name, times[name]
@@ -237,7 +249,7 @@ def bench_shape(shape: Shape, sparsity: float, reps: int = 30, device: str = "cp
             return (lambda: s @ xn) if cf else (lambda: (s @ xn.T).T)
 
         methods["scipy csr"] = scipy_csr
-    t = measure(_instantiate(methods, weights), reps=reps, sync=_sync(device))
+    t, samples = _timed(_instantiate(methods, weights), reps=reps, sync=_sync(device))
     best_dense, t_dense = _best(t, dense)
     best_csr, t_csr = _best(t, tcsr)
     mine = t["sparsekit csr"]
@@ -246,7 +258,9 @@ def bench_shape(shape: Shape, sparsity: float, reps: int = 30, device: str = "cp
            "cache": cache, "copies": len(weights), "times_s": t, "nnz": int((w != 0).sum()),
            "best dense": best_dense, "best torch csr": best_csr,
            "speedup vs best dense": t_dense / mine, "speedup vs best torch csr": t_csr / mine,
-           f"speedup vs {plain}": t[plain] / mine}
+           f"speedup vs {plain}": t[plain] / mine,
+           "samples vs best dense": ratio_samples(samples, best_dense, "sparsekit csr"),
+           "samples vs best torch csr": ratio_samples(samples, best_csr, "sparsekit csr")}
     if "scipy csr" in t:
         out["speedup vs scipy csr"] = t["scipy csr"] / mine
     return out
@@ -279,11 +293,12 @@ def bench_nm(shape: Shape, n: int = 2, m: int = 4, reps: int = 30, device: str =
             fns["torch 2:4 fp16"] = lambda: F.linear(xh, ws)
         except Exception as e:  # noqa: BLE001 - report why the GPU path is missing
             extra["semi_structured_error"] = f"{type(e).__name__}: {e}"
-    t = measure(fns, reps=reps, sync=_sync(device))
+    t, samples = _timed(fns, reps=reps, sync=_sync(device))
     best_dense, t_dense = _best(t, dense)
     out = {"shape": shape.name, "describe": shape.describe(), "pattern": f"{n}:{m}", "device": device,
            "cache": cache, "copies": len(weights), "times_s": t, "best dense": best_dense,
-           "speedup vs best dense": t_dense / t[key], **extra}
+           "speedup vs best dense": t_dense / t[key], "samples vs best dense": ratio_samples(samples, best_dense, key),
+           **extra}
     if "torch 2:4 fp16" in t:
         out["torch 2:4 fp16 speedup vs dense fp16"] = t["torch dense fp16"] / t["torch 2:4 fp16"]
     return out
@@ -299,11 +314,12 @@ def bench_activation(zero_fraction: float, batch_size: int = 64, features: int =
     wt = w.t().contiguous()
     dense = dense_methods(x)
     fns = {**{k: m(w) for k, m in dense.items()}, "sparse input": lambda: kernels.sparse_input_matmul(x, wt)}
-    t = measure(fns, reps=reps)
+    t, samples = _timed(fns, reps=reps)
     best_dense, t_dense = _best(t, dense)
     return {"zero_fraction_asked": zero_fraction, "zero_fraction": float((x == 0).float().mean()),
             "batch": batch_size, "features": features,
-            "times_s": t, "best dense": best_dense, "speedup vs best dense": t_dense / t["sparse input"]}
+            "times_s": t, "best dense": best_dense, "speedup vs best dense": t_dense / t["sparse input"],
+            "samples vs best dense": ratio_samples(samples, best_dense, "sparse input")}
 
 
 # ---------------------------------------------------------------- MobileNet v1, end to end and per layer
@@ -324,7 +340,7 @@ def bench_layers(dense: mobilenet.MobileNetV1, sparse: mobilenet.MobileNetV1, re
         csr = sp.weight
         assert isinstance(csr, CSR)
         fns["sparsekit csr"] = functools.partial(kernels.csr_matmul, csr, x, channels_first=True)
-        t = measure(fns, reps=reps)
+        t, _ = _timed(fns, reps=reps)
         best = min(methods, key=t.__getitem__)
         rows.append({"layer": k + 1, "out": conv.out_channels, "in": conv.in_channels, "pixels": hw * hw,
                      "best dense": best, "dense_s": t[best], "sparse_s": t["sparsekit csr"],
@@ -345,12 +361,13 @@ def bench_mobilenet(sparsity: float = 0.9, reps: int = 10, size: int = 224, seed
         variants = mobilenet.dense_variants(dense, x)
         err = (sparse(x) - _masked_dense(sparse)(x)).abs().max().item()
         fns = {**variants, "sparse (sparsekit 1x1)": lambda: sparse(x)}
-        t = measure(fns, reps=reps, warmup=2, inner=2)
+        t, samples = _timed(fns, reps=reps, warmup=2, inner=2)
         layers = bench_layers(dense, sparse, reps=reps, size=size, progress=progress)
     best = min(variants, key=t.__getitem__)
     fl_d, fl_s = mobilenet.flops(dense, size), mobilenet.flops(sparse, size)
     return {"sparsity": sparsity, "size": size, "times_s": t, "best dense": best,
             "speedup": t[best] / t["sparse (sparsekit 1x1)"],
+            "samples vs best dense": ratio_samples(samples, best, "sparse (sparsekit 1x1)"),
             "speedup vs NCHW": t["NCHW"] / t["sparse (sparsekit 1x1)"],
             "flops_dense": fl_d["total"], "flops_sparse": fl_s["total"],
             "pointwise_share": fl_d["pointwise"] / fl_d["total"], "max_abs_error": err, "layers": layers}
@@ -366,17 +383,21 @@ def _masked_dense(sparse: mobilenet.MobileNetV1) -> nn.Module:
 
 @dataclass(frozen=True)
 class Target:
-    """A pre-registered target: the measured ratios must all reach ``bar``."""
+    """A pre-registered target: in every part it covers (each shape), the ratio is at least ``bar``,
+    decided by the interval rule over the timing's interleaved repetitions (each repetition's ratio of
+    the baseline's time to ours; ``sparsekit.verdicts`` holds the rule)."""
 
     id: str
     what: str
     bar: float
 
-    def met(self, ratios) -> bool:
-        ratios = [float(r) for r in np.atleast_1d(ratios)]
-        if not ratios or any(math.isnan(r) for r in ratios):
-            raise ValueError(f"target {self.id} needs at least one measured ratio (no NaN), got {ratios}")
-        return all(r >= self.bar for r in ratios)
+    def decide(self, samples: dict[str, list[float]]):
+        """The decision (every part) on per-part ratio samples, ``{part: [ratio of each repetition]}``."""
+        from .verdicts import decide, decide_every
+
+        if not samples or any(len(v) < 2 or any(math.isnan(r) for r in v) for v in samples.values()):
+            raise ValueError(f"target {self.id} needs at least 2 repetitions per part, no NaN, got {samples}")
+        return decide_every({part: decide(v, self.bar, unit="x") for part, v in samples.items()})
 
 
 TARGETS = (
@@ -389,23 +410,34 @@ TARGETS = (
 )
 
 
-def target_ratios(result: dict) -> dict[str, list[float]]:
-    """The measured ratio(s) of each target in a :func:`run` result (missing pieces left out)."""
-    def csr(shape=None, cache="warm", key="speedup vs best dense"):
-        return [r[key] for r in result["csr"] if r["sparsity"] == 0.9 and r["cache"] == cache
-                and (shape is None or r["shape"] == shape)]
+def target_samples(result: dict) -> dict[str, dict[str, list[float]]]:
+    """Each target's ratio samples in a :func:`run` result, by part (a shape; missing pieces left out)."""
+    def csr(shape=None, cache="warm", key="samples vs best dense"):
+        return {r["shape"]: r[key] for r in result["csr"] if r["sparsity"] == 0.9 and r["cache"] == cache
+                and (shape is None or r["shape"] == shape)}
 
-    out = {"csr_vs_torch_csr": csr(key="speedup vs best torch csr"),
+    out = {"csr_vs_torch_csr": csr(key="samples vs best torch csr"),
            "csr_vs_dense_mlp": csr("mlp_layer"),
            "csr_vs_dense_cold_decode": csr("decode_step", "cold"),
-           "nm_vs_dense_cold_decode": [r["speedup vs best dense"] for r in result["nm"]
-                                       if r["shape"] == "decode_step" and r["cache"] == "cold"]}
+           "nm_vs_dense_cold_decode": {r["shape"]: r["samples vs best dense"] for r in result["nm"]
+                                       if r["shape"] == "decode_step" and r["cache"] == "cold"}}
     if result.get("mobilenet"):
-        out["mobilenet_end_to_end"] = [result["mobilenet"]["speedup"]]
+        out["mobilenet_end_to_end"] = {"MobileNet v1": result["mobilenet"]["samples vs best dense"]}
     if result.get("activation"):
-        out["activation_sparse_90"] = [r["speedup vs best dense"] for r in result["activation"]
-                                       if r["zero_fraction_asked"] == 0.9]
+        out["activation_sparse_90"] = {f"batch {r['batch']} x {r['features']}": r["samples vs best dense"]
+                                       for r in result["activation"] if r["zero_fraction_asked"] == 0.9}
     return {k: v for k, v in out.items() if v}
+
+
+def target_ratios(result: dict) -> dict[str, list[float]]:
+    """The median ratio of each part of each target (what a table shows beside the decision)."""
+    return {k: [float(np.median(v)) for v in parts.values()] for k, parts in target_samples(result).items()}
+
+
+def target_decisions(result: dict) -> dict:
+    """Each measured target's decision (``Target.decide`` on ``target_samples``)."""
+    got = target_samples(result)
+    return {t.id: t.decide(got[t.id]) for t in TARGETS if t.id in got}
 
 
 def run(shapes=SHAPES, sparsities=SPARSITIES, reps: int = 30, device: str = "cpu", cold_sparsities=None,
@@ -450,15 +482,20 @@ def table(result: dict) -> str:
 
 
 def targets_table(result: dict) -> str:
-    """Each target with its measured ratio(s) and whether it is met."""
-    got = target_ratios(result)
+    """Each target: its bar, the median ratio per part, the interval over repetitions, and the verdict
+    (met = reproduced, not met = not reproduced, undecided = inconclusive)."""
+    decisions = target_decisions(result)
     width = max(len(t.what) for t in TARGETS)
-    lines = [f"{'target':{width}s} {'bar':>5s} {'measured':>20s}  met"]
+    lines = [f"{'target':{width}s} {'bar':>5s}  verdict      measured: median [L, U] of the repetitions' ratios"]
+    word = {"reproduced": "met", "not reproduced": "not met", "inconclusive": "undecided"}
     for tg in TARGETS:
-        r = got.get(tg.id)
-        shown = "not measured" if r is None else ", ".join(f"{v:.2f}" for v in r)
-        met = "-" if r is None else ("yes" if tg.met(r) else "no")
-        lines.append(f"{tg.what:{width}s} {tg.bar:5.1f} {shown:>20s}  {met}")
+        d = decisions.get(tg.id)
+        if d is None:
+            lines.append(f"{tg.what:{width}s} {tg.bar:5.1f}  -            not measured")
+            continue
+        parts = "; ".join(f"{name} {float(np.median(p.values)):.2f} [{p.lower:.2f}, {p.upper:.2f}]"
+                          for name, p in d.parts)
+        lines.append(f"{tg.what:{width}s} {tg.bar:5.1f}  {word[d.verdict]:11s}  {parts}")
     return "\n".join(lines)
 
 

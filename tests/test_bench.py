@@ -99,34 +99,45 @@ def test_bench_shape_reports_the_best_of_each_family():
 
 def test_a_target_can_fail():
     t = bench.Target("x", "a target", 1.5)
-    assert t.met([1.6, 2.0]) and t.met(1.5)
-    assert not t.met([1.6, 1.49])  # one shape short is a miss
-    for bad in ([], [float("nan")]):
-        with pytest.raises(ValueError, match="ratio"):
-            t.met(bad)
+    assert t.decide({"a": [1.6, 1.7, 1.65], "b": [2.0, 2.1, 1.9]}).verdict == "reproduced"
+    assert t.decide({"a": [1.6, 1.7, 1.65], "b": [1.2, 1.3, 1.25]}).verdict == "not reproduced"  # one shape short
+    assert t.decide({"a": [1.3, 1.8, 1.55], "b": [2.0, 2.1, 1.9]}).verdict == "inconclusive"  # spread too wide
+    for bad in ({}, {"a": [1.6]}, {"a": [float("nan"), 1.0]}):
+        with pytest.raises(ValueError, match="repetitions"):
+            t.decide(bad)
 
 
 def test_target_ratios_pick_the_right_rows():
-    row = lambda shape, sp, cache, d, c: {"shape": shape, "sparsity": sp, "cache": cache,  # noqa: E731
-                                          "speedup vs best dense": d, "speedup vs best torch csr": c}
+    def row(shape, sp, cache, d, c):
+        return {"shape": shape, "sparsity": sp, "cache": cache, "samples vs best dense": [d, d * 1.02, d * 0.98],
+                "samples vs best torch csr": [c, c * 1.01, c * 0.99]}
+
     result = {"csr": [row("mlp_layer", 0.9, "warm", 3.2, 1.6), row("mlp_layer", 0.5, "warm", 1.1, 1.0),
                       row("decode_step", 0.9, "warm", 5.0, 1.2), row("decode_step", 0.9, "cold", 3.8, 1.0)],
-              "nm": [{"shape": "decode_step", "cache": "cold", "speedup vs best dense": 0.9}],
-              "mobilenet": {"speedup": 1.4},
-              "activation": [{"zero_fraction_asked": 0.9, "zero_fraction": 0.9004, "speedup vs best dense": 2.2},
-                             {"zero_fraction_asked": 0.95, "zero_fraction": 0.95, "speedup vs best dense": 3.1}]}
+              "nm": [{"shape": "decode_step", "cache": "cold", "samples vs best dense": [0.9, 0.91, 0.89]}],
+              "mobilenet": {"samples vs best dense": [1.4, 1.41, 1.39]},
+              "activation": [{"zero_fraction_asked": 0.9, "zero_fraction": 0.9004, "batch": 64, "features": 1024,
+                              "samples vs best dense": [2.2, 2.21, 2.19]},
+                             {"zero_fraction_asked": 0.95, "zero_fraction": 0.95, "batch": 64, "features": 1024,
+                              "samples vs best dense": [3.1, 3.0, 3.2]}]}
     got = bench.target_ratios(result)
-    assert got["csr_vs_torch_csr"] == [1.6, 1.2]  # warm rows at 90% only
-    assert got["csr_vs_dense_mlp"] == [3.2] and got["csr_vs_dense_cold_decode"] == [3.8]
-    assert got["nm_vs_dense_cold_decode"] == [0.9] and got["mobilenet_end_to_end"] == [1.4]
-    assert got["activation_sparse_90"] == [2.2]  # the row asked for 90%, though 1024 features give 90.04%
+    assert got["csr_vs_torch_csr"] == pytest.approx([1.6, 1.2])  # warm rows at 90% only
+    assert got["csr_vs_dense_mlp"] == pytest.approx([3.2]) and got["csr_vs_dense_cold_decode"] == pytest.approx([3.8])
+    assert got["nm_vs_dense_cold_decode"] == pytest.approx([0.9])
+    assert got["mobilenet_end_to_end"] == pytest.approx([1.4])
+    assert got["activation_sparse_90"] == pytest.approx([2.2])  # the row asked for 90%, 1024 features give 90.04%
+    decisions = bench.target_decisions(result)
+    assert decisions["csr_vs_dense_mlp"].verdict == "reproduced"
+    assert decisions["nm_vs_dense_cold_decode"].verdict == "not reproduced"
     text = bench.targets_table(result)
-    assert "not measured" not in text and text.count(" no") >= 4
+    assert "not measured" not in text and text.count("not met") >= 4
 
 
 def test_measure_rejects_nonsense():
+    from sparsekit.timing import measure
+
     with pytest.raises(ValueError, match="reps"):
-        bench.measure({"f": lambda: None}, reps=0)
+        measure({"f": lambda: None}, reps=0)
 
 
 def test_bench_activation_uses_exactly_the_zeros_asked_for():

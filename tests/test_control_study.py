@@ -77,10 +77,11 @@ def test_model_family_trains_and_tabulates():
 
 
 def test_beats_everywhere():
-    assert study.beats_everywhere([1.5, 2.0, 1.3])
-    assert not study.beats_everywhere([1.5, 1.1, 3.0])  # one setting inside the 20% margin
-    with pytest.raises(ValueError, match="ratio"):
-        study.beats_everywhere([])
+    assert study.beats_everywhere({"a": [1.5, 1.6, 1.55], "b": [2.0, 2.1, 1.9]}).verdict == "reproduced"
+    assert study.beats_everywhere({"a": [1.5, 1.6, 1.55], "b": [1.0, 1.1, 1.05]}).verdict == "not reproduced"
+    assert study.beats_everywhere({"a": [1.5, 1.6, 1.55], "b": [1.0, 2.5, 1.5]}).verdict == "inconclusive"
+    with pytest.raises(ValueError, match="setting"):
+        study.beats_everywhere({})
 
 
 def _loops(diffs_by_seed):
@@ -92,21 +93,26 @@ def _loops(diffs_by_seed):
     return pd.DataFrame(rows)
 
 
-def test_median_gain_positive_needs_every_seed():
-    assert study.median_gain_positive(_loops({0: [0.1, 0.2, -0.1], 1: [0.05, 0.01, 0.3]}), "mip", "cem")
-    assert not study.median_gain_positive(_loops({0: [0.1, 0.2, -0.1], 1: [-0.05, 0.01, -0.3]}), "mip", "cem")
-    assert not study.median_gain_positive(_loops({0: [0.0, 0.0, 0.0]}), "mip", "cem")  # ties are no gain
+def test_gains_over_each_planner():
+    loops = _loops({0: [0.1, 0.2, 0.15], 1: [0.12, 0.18, 0.3]})
+    assert study.gains_over(loops, "mip", ["cem"]).verdict == "reproduced"
+    assert study.gains_over(_loops({0: [-0.1, -0.2, -0.15], 1: [-0.1, -0.3, -0.2]}), "mip", ["cem"]).verdict \
+        == "not reproduced"
+    assert study.gains_over(_loops({0: [0.1, -0.2, 0.15], 1: [-0.1, 0.3, -0.05]}), "mip", ["cem"]).verdict \
+        == "inconclusive"
+    assert list(study.paired_gain(loops, "mip", "cem")) == pytest.approx([0.1, 0.2, 0.15, 0.12, 0.18, 0.3])
     with pytest.raises(ValueError, match="both be in"):
-        study.median_gain_positive(_loops({0: [0.1]}), "mip", "mppi")
+        study.gains_over(_loops({0: [0.1]}), "mip", ["mppi"])
     with pytest.raises(ValueError, match="columns"):
-        study.median_gain_positive(pd.DataFrame({"seed": [0]}), "mip", "cem")
+        study.paired_gain(pd.DataFrame({"seed": [0]}), "mip", "cem")
 
 
 def test_u_shaped_rule_can_fail():
     u = pd.DataFrame({2: [0.5, 0.6, 0.55], 4: [0.2, 0.25, 0.22], 8: [0.3, 0.35, 0.31]})
-    assert study.u_shaped(u)
-    assert not study.u_shaped(pd.DataFrame({2: [0.5, 0.6], 4: [0.4, 0.45], 8: [0.3, 0.35]}))  # falling
+    assert study.u_shaped(u).verdict == "reproduced"
+    falling = pd.DataFrame({2: [0.5, 0.6], 4: [0.4, 0.45], 8: [0.3, 0.35]})
+    assert study.u_shaped(falling).verdict == "not reproduced"
     noisy = pd.DataFrame({2: [0.5, 0.1, 0.6], 4: [0.3, 0.3, 0.3], 8: [0.6, 0.1, 0.5]})  # mean U, spread too wide
-    assert not study.u_shaped(noisy)
+    assert study.u_shaped(noisy).verdict == "inconclusive"
     with pytest.raises(ValueError, match="at least 3"):
         study.u_shaped(pd.DataFrame({2: [0.1, 0.2], 4: [0.1, 0.2]}))

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from sparsekit.course import execute, fanout, run
+from sparsekit.verdicts import decide
 
 pytestmark = pytest.mark.slow
 
@@ -29,10 +30,12 @@ def test_local_cluster_runs_aggregates_skips_and_resumes(tmp_path, nbdir, capsys
     for seed in (0, 1):  # ... and the other one still ran, both seeds
         assert json.loads((res / "50_ok" / f"seed{seed}.json").read_text())["seeds"] == [seed]
     report = (res / "REPORT.md").read_text()
-    assert "| T1 | seed is an int | int | 0: reproduced; 1: reproduced | 2/2 | reproduced |" in report
+    assert ("| T1 | seed is an int | int | 0: reproduced (exact rule); 1: reproduced (exact rule) | **reproduced** | "
+            "exact rule (2 of 2 runs reproduced it) |") in report
     assert "**failed**, seed 0: cell 2 of the executed notebook: RuntimeError: boom" in report
     agg = json.loads((res / "aggregate.json").read_text())
-    assert agg["notebooks"]["50_ok"]["claims"]["T1"]["agree"] == "2/2"
+    assert agg["notebooks"]["50_ok"]["claims"]["T1"]["verdict"] == "reproduced"
+    assert agg["notebooks"]["50_ok"]["seeds"] == [0, 1]
     assert agg["notebooks"]["50_ok"]["provenance"]["versions"]["python"]
 
     # a second run skips the finished tasks (the failed ones are tried again)
@@ -55,17 +58,30 @@ def test_a_changed_notebook_is_a_new_task(tmp_path, nbdir):
     assert fanout.task_key(nb, "quick", 0, "pkg") != k1
 
 
-def test_aggregate_flags_disagreeing_seeds():
-    def rec(seed, verdict, ours):
-        return {"notebook": "x", "seed": seed, "status": "ok", "seconds": 1.0,
-                "results": {"claims": [{"id": "A", "statement": "s", "paper": "p", "ours": ours, "verdict": verdict}]}}
+def _record(base, seeds, values, bar=0.0):
+    d = decide(values, bar).to_dict()
+    claim = {"id": "A", "statement": "s", "paper": "p", "ours": "o", "verdict": d["verdict"], "decision": d}
+    return {"notebook": "x", "seed": base, "status": "ok", "seconds": 1.0,
+            "results": {"seeds": seeds, "claims": [claim]}}
 
-    agg = fanout.aggregate([rec(0, "reproduced", "gap 1.0 at 90% (n=3)"),
-                            rec(1, "not reproduced", "gap 3.0 at 90% (n=3)"),
-                            rec(2, "reproduced", "gap 2.0 at 90% (n=3)")])
-    a = agg["x"]["claims"]["A"]
-    assert a["verdict"] == "seeds disagree" and a["agree"] == "2/3"
-    assert a["numbers"] == ["2 ± 1", "90"]  # the run count (n=3) is dropped; a constant is shown once
+
+def test_aggregate_pools_the_distinct_seeds_of_every_base_seed():
+    recs = [_record(0, [0, 1, 2], [0.3, -0.1, 0.5]), _record(1, [3, 4, 5], [0.4, 0.2, 0.6]),
+            _record(2, [6, 7, 8], [0.25, 0.45, 0.1])]
+    agg = fanout.aggregate(recs)["x"]
+    a = agg["claims"]["A"]
+    assert agg["seeds"] == list(range(9)) and agg["base_seeds"] == [0, 1, 2]
+    assert a["verdicts"][0] == "inconclusive"  # one base seed alone cannot tell
+    assert a["verdict"] == "reproduced" and a["decision"]["k"] == 9  # nine distinct seeds can
+    assert a["numbers"].endswith("vs bar 0 (K=9)") and "[" in a["per_seed_numbers"][0]
+    text = fanout.aggregate_markdown(fanout.aggregate(recs), "full")
+    assert "| A | s | p | 0: inconclusive (" in text and "(K=9) |" in text  # a single base seed's row shows numbers
+
+
+def test_aggregate_refuses_to_pool_overlapping_seeds():
+    recs = [_record(0, [0, 1, 2], [0.3, 0.1, 0.5]), _record(1, [1, 2, 3], [0.4, 0.2, 0.6])]  # old windows
+    a = fanout.aggregate(recs)["x"]["claims"]["A"]
+    assert a["verdict"] == "not pooled" and "share seeds" in a["note"]
 
 
 def test_local_cluster_size():
@@ -120,12 +136,16 @@ def test_reports_of_separate_runs_merge_each_with_its_provenance(tmp_path):
     assert list(agg) == ["00_a", "01_b"]
     assert agg["00_a"]["provenance"]["commit"] == "aaa" and agg["01_b"]["provenance"]["commit"] == "bbb"
     report = (tmp_path / "REPORT.md").read_text()
-    assert "| 00_a | 0 | 0 | 2 | 1 / 0 | `aaa`, today, 10 s |" in report
-    assert "| 01_b | 0, 1 | 0 | 2, 2 | 1 / 0 | `bbb`, today, 20 s |" in report
-    # a rerun of one notebook replaces its entry and keeps the other
+    assert "| 00_a | 0 |  | 0 | 2 | 1 / 0 / 0 / 0 | `aaa`, today, 10 s |" in report
+    assert "| 01_b | 0, 1 |  | 0 | 2, 2 | 1 / 0 / 0 / 0 | `bbb`, today, 20 s |" in report
+    # another base seed of the same commit pools in; a rerun at another commit replaces the entry
+    fanout.write_aggregate_report([rec("01_b", 2)], tmp_path, "full", tmp_path, 20.0, prov("bbb"))
+    agg = json.loads((tmp_path / "aggregate.json").read_text())["notebooks"]
+    assert agg["01_b"]["base_seeds"] == [0, 1, 2]
     fanout.write_aggregate_report([rec("00_a", 3)], tmp_path, "full", tmp_path, 5.0, prov("ccc"))
     agg = json.loads((tmp_path / "aggregate.json").read_text())["notebooks"]
-    assert agg["00_a"]["seeds"] == [3] and agg["00_a"]["provenance"]["commit"] == "ccc"
+    assert agg["00_a"]["base_seeds"] == [3] and agg["00_a"]["provenance"]["commit"] == "ccc"
+    assert not (tmp_path / "00_a" / "seed0.json").exists()
     assert agg["01_b"]["provenance"]["commit"] == "bbb"
     # another profile's report is not mixed in
     fanout.write_aggregate_report([rec("02_c", 0)], tmp_path, "quick", tmp_path, 1.0, prov("ddd"))

@@ -162,16 +162,17 @@ def test_wina_equals_teal_when_columns_have_equal_norms():
 
 
 def test_rules_can_fail():
-    assert lazy.falls_by([50, 51, 49], [40, 42, 41], 5)
-    assert not lazy.falls_by([50, 51, 49], [47, 48, 46], 5)  # a 3-point fall
-    assert not lazy.falls_by([50, 50, 50], [30, 49, 30], 5)  # one seed barely moves: the spread eats the mean
-    assert lazy.lower_than([41, 40, 42], [33, 32, 34])
-    assert not lazy.lower_than([41, 40, 42], [42, 39, 43])  # inside the spread
+    v = lambda d: d.verdict  # noqa: E731
+    assert v(lazy.falls_by([50, 51, 49], [40, 42, 41], 5)) == "reproduced"
+    assert v(lazy.falls_by([50, 51, 49], [47, 48, 46], 5)) == "not reproduced"  # a 3-point fall
+    assert v(lazy.falls_by([50, 50, 50], [30, 49, 30], 5)) == "inconclusive"  # one seed barely moves
+    assert v(lazy.lower_than([41, 40, 42], [33, 32, 34])) == "reproduced"
+    assert v(lazy.lower_than([41, 40, 42], [42, 39, 43])) == "inconclusive"  # inside the spread
     first = np.array([[50, 49, 51], [51, 50, 50], [49, 50, 52]])
-    assert lazy.every_layer_falls(first, first - 10, 5)
+    assert v(lazy.every_layer_falls(first, first - 10, 5)) == "reproduced"
     last = first - 10.0
     last[:, 2] = first[:, 2] - 2  # one layer barely moves
-    assert not lazy.every_layer_falls(first, last, 5)
+    assert v(lazy.every_layer_falls(first, last, 5)) == "not reproduced"
     with pytest.raises(ValueError, match="paired"):
         lazy.falls_by([50], [40], 5)
     with pytest.raises(ValueError, match="same shape"):

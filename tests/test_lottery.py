@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from sparsekit.course.report import holds_beyond_spread
 from sparsekit.data.split import Split
 from sparsekit.models import ResidualMLP
 from sparsekit.studies.lottery_tickets import imp_trainer, paired_gap, rounds_between, study_frame, ticket_study
+from sparsekit.verdicts import decide
 
 
 def rows(values: dict[tuple[str, int], list[float]], density=None, column="test acc %") -> pd.DataFrame:
@@ -60,33 +60,36 @@ def test_rounds_between_uses_the_ticket_density():
 
 
 def rule_at_least(df, a, b, value, rounds, bar):
-    return holds_beyond_spread(paired_gap(df, a, b, value, rounds), bar)
+    return decide(paired_gap(df, a, b, value, rounds), bar).verdict
 
 
 def test_L1_L5_rule_fails_when_the_ticket_is_only_level_with_dense():
     dense = [94.5, 94.3, 94.7]
     level = rows({("dense", 0): dense, ("ticket", 2): [94.6, 94.1, 94.8], ("ticket", 3): [94.4, 94.4, 94.6]})
-    assert not rule_at_least(level, "ticket", "dense", "test acc %", [2, 3], 0)
+    assert rule_at_least(level, "ticket", "dense", "test acc %", [2, 3], 0) == "inconclusive"
     above = rows({("dense", 0): dense, ("ticket", 2): [95.1, 95.0, 95.3], ("ticket", 3): [95.0, 94.9, 95.2]})
-    assert rule_at_least(above, "ticket", "dense", "test acc %", [2, 3], 0)
+    assert rule_at_least(above, "ticket", "dense", "test acc %", [2, 3], 0) == "reproduced"
+    below = rows({("dense", 0): dense, ("ticket", 2): [93.1, 93.0, 93.3], ("ticket", 3): [93.0, 92.9, 93.2]})
+    assert rule_at_least(below, "ticket", "dense", "test acc %", [2, 3], 0) == "not reproduced"
 
 
 def test_L2_rule_fails_when_one_seed_reverses():
     df = rows({("ticket", 3): [94.0, 93.0, 94.0], ("reinit", 3): [92.0, 95.5, 92.5]})
-    assert not rule_at_least(df, "ticket", "reinit", "test acc %", [3], 0)
+    assert rule_at_least(df, "ticket", "reinit", "test acc %", [3], 0) == "inconclusive"
 
 
 def test_L3_rule_fails_when_tickets_stop_later():
     df = rows({("dense", 0): [450, 400, 500], ("ticket", 1): [500, 475, 525], ("ticket", 2): [425, 450, 550]},
               column="early_stop_step")
-    assert not rule_at_least(df, "dense", "ticket", "early_stop_step", [1, 2], 0)
+    assert rule_at_least(df, "dense", "ticket", "early_stop_step", [1, 2], 0) != "reproduced"
 
 
-def test_L4_rule_needs_five_points_beyond_the_spread():
+def test_L4_rule_needs_its_lower_bound_above_five_points():
     df = rows({("ticket", 3): [64.0, 62.0, 66.0], ("random mask", 3): [58.0, 57.0, 58.5]}, column="max test acc %")
     gap = paired_gap(df, "ticket", "random mask", "max test acc %", [3])  # 6.0, 5.0, 7.5: mean 6.2, sd 1.3
-    assert not holds_beyond_spread(gap, 5)
-    assert holds_beyond_spread(gap, 4)
+    assert decide(gap, 5).verdict == "inconclusive"  # L = 4.0: the bar of 5 is inside [L, U]
+    assert decide(gap, 3.5).verdict == "reproduced"
+    assert decide(gap, 9).verdict == "not reproduced"
 
 
 # ---- a tiny study end to end

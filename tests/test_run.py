@@ -53,7 +53,7 @@ def test_runner_executes_carries_on_and_reports(tmp_path, nbdir):
     assert json.loads((results / "50_ok.json").read_text())["seeds"] == [3]
     assert not (results / "51_broken.json").exists()
     report = (tmp_path / "build" / "REPORT.md").read_text()
-    assert "| 50_ok | T1 | seed is an int | int | int | **reproduced** |" in report
+    assert "| 50_ok | T1 | seed is an int | int | int | exact rule | **reproduced** |" in report
     assert "| 51_broken | failed |" in report
     assert (tmp_path / "build" / "executed" / "50_ok.ipynb").exists()
 

@@ -1,7 +1,7 @@
 """The course: what turns the library and the studies into lessons.
 
-- ``verdicts``: the one rule that decides every claim (the interval rule) and its ``Decision``
-- ``report``: claims, the results JSON every notebook writes, the claims reports
+- ``report``: claims (decided by the library's interval rule, ``sparsekit.verdicts``), the results JSON every
+  notebook writes, the claims reports
 - ``compare``: the verdicts of freshly executed notebooks against the committed ones (CI)
 - ``exercises``: graders, one module per notebook (a hint, never the answer)
 - ``plotting``: one figure style, saving to FIGURES_DIR

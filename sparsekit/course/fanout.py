@@ -20,17 +20,15 @@ import hashlib
 import json
 import os
 import platform
-import re
 import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
-
 from sparsekit import __version__
 from sparsekit.utils import atomic_write_bytes, progress
+from sparsekit.verdicts import Decision, pool
 
-from .report import md_cell
+from .report import COUNTS_HEADER, counts, markdown_table, md_cell
 
 __all__ = ["task_key", "run_task", "fan_out", "local_cluster_size", "default_threads_per_task", "aggregate",
            "provenance", "write_aggregate_report"]
@@ -162,37 +160,67 @@ def fan_out(notebooks: list[Path], profile: str, seeds: list[int], device: str, 
     return records
 
 
-_COUNT = re.compile(r"\(n=\d+\)")  # "(n=3)" in a mean ± sd is a count of runs, not a measurement
-_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+def _pooled(cl: dict, seeds_of: dict[int, list[int]]) -> None:
+    """Decide one claim once on the distinct seeds of every base seed that ran it (``cl`` in place)."""
+    decisions = {b: Decision.from_dict(d) for b, d in cl["decisions"].items() if d}
+    if not decisions:  # results written before claims kept their numbers: each base seed's verdict stands
+        vs = set(cl["verdicts"].values())
+        cl["verdict"] = vs.pop() if len(vs) == 1 else "not pooled"
+        cl["note"] = "no stored numbers: decided per base seed"
+        return
+    overlap = _overlapping({b: seeds_of[b] for b in decisions})
+    if overlap:
+        cl["verdict"] = "not pooled"
+        cl["note"] = f"base seeds {overlap} share seeds: their runs are not independent, each is shown alone"
+        return
+    try:
+        pooled = pool(list(decisions.values())) if decisions else None
+    except ValueError as e:  # a run without per-seed values, or rules that differ: shown, not pooled
+        cl["verdict"], cl["note"] = "not pooled", str(e)
+        return
+    if pooled is None:
+        cl["verdict"] = "not tested"
+        return
+    cl["verdict"], cl["numbers"], cl["decision"] = pooled.verdict, pooled.numbers(), pooled.to_dict()
+
+
+def _overlapping(seeds_of: dict[int, list[int]]) -> list[int]:
+    seen: dict[int, int] = {}
+    bad = set()
+    for base, seeds in seeds_of.items():
+        for s in seeds:
+            if s in seen and seen[s] != base:
+                bad |= {base, seen[s]}
+            seen[s] = base
+    return sorted(bad)
 
 
 def aggregate(records: list[dict]) -> dict[str, dict]:
-    """Per notebook and claim: each seed's verdict, how many agree, and the mean and spread of each
-    number in "ours" (position by position, where every seed reports the same count of numbers)."""
+    """Per notebook and claim: each base seed's verdict and numbers, and one verdict decided on the
+    pooled distinct seeds of all base seeds (:func:`sparsekit.verdicts.pool`)."""
     out: dict[str, dict] = {}
     for rec in sorted(records, key=lambda r: (r["notebook"], r["seed"])):
-        nb = out.setdefault(rec["notebook"], {"seeds": [], "failed": [], "claims": {}, "seconds": {}})
+        nb = out.setdefault(rec["notebook"], {"base_seeds": [], "seeds": [], "failed": [], "claims": {},
+                                              "seconds": {}, "seeds_of": {}})
         nb["seconds"][rec["seed"]] = rec["seconds"]
         if rec["status"] != "ok":
             nb["failed"].append({"seed": rec["seed"], "error": rec.get("error", "")})
             continue
-        nb["seeds"].append(rec["seed"])
+        nb["base_seeds"].append(rec["seed"])
+        nb["seeds_of"][rec["seed"]] = list(rec["results"].get("seeds", []))
         for c in rec["results"]["claims"]:
             cl = nb["claims"].setdefault(c["id"], {"statement": c["statement"], "paper": c["paper"], "verdicts": {},
-                                                   "ours": {}})
+                                                   "ours": {}, "per_seed_numbers": {}, "decisions": {},
+                                                   "timed": bool(c.get("timed"))})
             cl["verdicts"][rec["seed"]] = c["verdict"]
             cl["ours"][rec["seed"]] = c["ours"]
+            cl["decisions"][rec["seed"]] = c.get("decision")
+            cl["per_seed_numbers"][rec["seed"]] = Decision.from_dict(c["decision"]).numbers() if c.get("decision") \
+                else ""
     for nb in out.values():
+        nb["seeds"] = sorted({s for b in nb["base_seeds"] for s in nb["seeds_of"][b]})
         for cl in nb["claims"].values():
-            vs = list(cl["verdicts"].values())
-            top = max(set(vs), key=vs.count)
-            cl["agree"] = f"{vs.count(top)}/{len(vs)}"
-            cl["verdict"] = top if vs.count(top) == len(vs) else "seeds disagree"
-            numbers = [[float(x) for x in _NUMBER.findall(_COUNT.sub("", o))] for o in cl["ours"].values()]
-            if len(numbers) > 1 and len({len(n) for n in numbers}) == 1 and numbers[0]:
-                a = np.array(numbers)  # a number the same on every seed is shown once, without a spread
-                cl["numbers"] = [f"{m:.4g}" if np.all(col == col[0]) else f"{m:.4g} ± {sd:.2g}"
-                                 for m, sd, col in zip(a.mean(0), a.std(0, ddof=1), a.T)]
+            _pooled(cl, nb["seeds_of"])
     return out
 
 
@@ -215,17 +243,32 @@ def provenance(root: Path) -> dict:
 def write_aggregate_report(records: list[dict], results_dir: Path, profile: str, root: Path,
                            wall_s: float | None = None, prov: dict | None = None) -> Path:
     """``results_dir``: each task's results JSON (``<notebook>/seed<S>.json``), ``aggregate.json`` and
-    ``REPORT.md`` with provenance, the verdict of every seed, agreement, and mean ± spread.
+    ``REPORT.md`` with provenance, each base seed's verdict and numbers, and the verdict of the
+    pooled distinct seeds.
 
     Notebooks run at different times share one report: an ``aggregate.json`` already in
     ``results_dir`` (same profile) keeps the notebooks this run did not touch, each with the
-    provenance (commit, versions, machine, start, wall time) of the run that produced it."""
+    provenance (commit, versions, machine, start, wall time) of the run that produced it; a notebook
+    this run touched is re-aggregated over every base seed stored for it."""
     results_dir.mkdir(parents=True, exist_ok=True)
+    prov = prov or provenance(root)
     for rec in records:
         if rec["status"] == "ok":
+            rec["results"]["provenance"] = {k: prov.get(k) for k in ("commit", "dirty")}
             atomic_write_bytes(json.dumps(rec["results"], indent=2).encode(),
                                results_dir / rec["notebook"] / f"seed{rec['seed']}.json")
-    agg, prov = aggregate(records), prov or provenance(root)
+    fresh = {(r["notebook"], r["seed"]) for r in records}
+    stored = []
+    for name in {r["notebook"] for r in records}:  # base seeds run earlier by the same commit pool in
+        for path in sorted((results_dir / name).glob("seed*.json")):
+            old = _stored_record(path, name)
+            if (name, old["seed"]) in fresh:
+                continue
+            if old["results"].get("provenance", {}).get("commit") == prov.get("commit"):
+                stored.append(old)
+            else:  # another version of the notebook or package: its numbers are not this run's
+                path.unlink()
+    agg = aggregate(records + stored)
     for nb in agg.values():
         nb["provenance"] = {**prov, "wall_s": None if wall_s is None else round(wall_s, 1)}
     old_path = results_dir / "aggregate.json"
@@ -238,34 +281,52 @@ def write_aggregate_report(records: list[dict], results_dir: Path, profile: str,
                     agg[name] = nb
     agg = dict(sorted(agg.items()))
     atomic_write_bytes(json.dumps({"profile": profile, "notebooks": agg}, indent=2, default=str).encode(), old_path)
-    lines = [f"# Claims report: {profile} profile, aggregated over seeds", "",
-             "Each notebook's row names the run it comes from: commit (* = with uncommitted changes), "
-             "start, wall time of that run, and the runtime of each seed.", "",
-             "| notebook | seeds | failed | runtime per seed (s) | claims: agreed / seeds disagree | run |",
-             "|---|---|---|---|---|---|"]
+    return atomic_write_bytes(aggregate_markdown(agg, profile).encode(), results_dir / "REPORT.md")
+
+
+def _stored_record(path: Path, name: str) -> dict:
+    """A finished base seed's results, read back from ``<notebook>/seed<S>.json``, as a task record."""
+    res = json.loads(path.read_text())
+    return {"notebook": name, "seed": int(path.stem.removeprefix("seed")), "status": "ok",
+            "seconds": res.get("runtime_s", 0.0), "results": res}
+
+
+def aggregate_markdown(agg: dict[str, dict], profile: str) -> str:
+    """REPORT.md of an aggregate: provenance per notebook, then per claim each base seed's verdict and
+    numbers and the pooled verdict with its numbers."""
+    lines = [f"# Claims report: {profile} profile, seeds pooled over base seeds", "",
+             "Each claim is decided once on the distinct seeds of every base seed that ran (base seed b runs "
+             "seeds b*K .. b*K + K - 1), by the interval rule: *reproduced* if the one-sided 95% bound clears "
+             "the bar, *not reproduced* if the other bound misses it, *inconclusive* otherwise. Each base seed's "
+             "own verdict is shown beside it. A row's run names its commit (* = with uncommitted changes), start "
+             "and wall time.", ""]
+    rows = []
     for name, nb in agg.items():
-        n_dis = sum(cl["verdict"] == "seeds disagree" for cl in nb["claims"].values())
+        vs = [cl["verdict"] for cl in nb["claims"].values()]
         runtimes = ", ".join(f"{nb['seconds'][s]:.0f}" for s in sorted(nb["seconds"], key=int))
-        p = nb["provenance"]
+        p = nb.get("provenance", {})
         run = (f"`{p.get('commit')}`{'*' if p.get('dirty') else ''}, {p.get('written')}"
                + (f", {p['wall_s']:.0f} s" if p.get("wall_s") is not None else ""))
-        lines.append(f"| {name} | {', '.join(map(str, nb['seeds']))} | {len(nb['failed'])} | {runtimes} | "
-                     f"{len(nb['claims']) - n_dis} / {n_dis} | {run} |")
+        rows.append([name, ", ".join(map(str, nb.get("base_seeds", nb.get("seeds", [])))),
+                     ", ".join(map(str, nb.get("seeds", []))), len(nb["failed"]), runtimes, counts(vs), run])
+    lines += markdown_table(("notebook", "base seeds", "seeds pooled", "failed", "runtime per base seed (s)",
+                             f"pooled: {COUNTS_HEADER}", "run"), rows)
     machines = {(p["provenance"].get("machine"), json.dumps(p["provenance"].get("versions"), sort_keys=True))
-                for p in agg.values()}
-    for machine, versions in sorted(machines):
+                for p in agg.values() if p.get("provenance")}
+    for machine, versions in sorted(machines, key=str):
         v = json.loads(versions)
         lines += ["", f"Machine: {machine}; python {v.get('python')}, torch {v.get('torch')}, numba {v.get('numba')}."]
     for name, nb in agg.items():
         lines += ["", f"## {name}", ""]
         lines += [f"- **failed**, seed {f['seed']}: {md_cell(f['error'])}" for f in nb["failed"]]
         lines += [""] if nb["failed"] else []
-        lines += ["| claim | statement | paper | verdict per seed | agree | verdict | numbers in 'ours' (mean ± sd) |",
-                  "|---|---|---|---|---|---|---|"]
+        rows = []
         for cid, cl in nb["claims"].items():
-            per_seed = "; ".join(f"{s}: {v}" for s, v in cl["verdicts"].items())
-            shown = cl["verdict"] if cl["verdict"] != "seeds disagree" else "**seeds disagree**"
-            lines.append(f"| {cid} | {md_cell(cl['statement'])} | {md_cell(cl['paper'])} | {per_seed} | "
-                         f"{cl['agree']} | "
-                         f"{shown} | {md_cell(', '.join(cl.get('numbers', [])) or '-')} |")
-    return atomic_write_bytes(("\n".join(lines) + "\n").encode(), results_dir / "REPORT.md")
+            per_seed = "; ".join(f"{s}: {v}" + (f" ({cl.get('per_seed_numbers', {}).get(s)})"
+                                                 if cl.get("per_seed_numbers", {}).get(s) else "")
+                                 for s, v in cl["verdicts"].items())
+            pooled = f"**{cl['verdict']}**" + (" (timed)" if cl.get("timed") else "")
+            rows.append([cid, cl["statement"], cl["paper"], per_seed, pooled, cl.get("numbers") or cl.get("note", "")])
+        lines += markdown_table(("claim", "statement", "paper", "each base seed", "pooled verdict",
+                                 "pooled estimate [L, U] vs bar (K)"), rows)
+    return "\n".join(lines) + "\n"

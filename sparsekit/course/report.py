@@ -13,27 +13,26 @@ import numpy as np
 
 from sparsekit.checks import one_of
 from sparsekit.utils import atomic_write_bytes, versions
+from sparsekit.verdicts import VERDICTS, Decision, exact, not_tested
 
 __all__ = [
     "VERDICTS",
     "PROFILES",
     "check_profile",
-    "verdict",
     "Claim",
     "mean_std",
-    "seed_spread",
-    "lower_bound",
-    "holds_beyond_spread",
     "quick_full_rows",
     "update_readme_table",
     "Report",
     "load_results",
+    "md_cell",
+    "markdown_table",
     "claims_markdown",
     "write_claims_report",
     "fmt_num",
+    "counts",
 ]
 
-VERDICTS = ("reproduced", "not reproduced", "not tested")
 PROFILES = ("quick", "full")
 
 
@@ -41,24 +40,42 @@ def check_profile(profile: str) -> str:
     return one_of("PROFILE", profile, PROFILES)
 
 
-def verdict(ok: bool | None) -> str:
-    """``True`` -> 'reproduced', ``False`` -> 'not reproduced', ``None`` -> 'not tested'."""
-    if ok is None:
-        return "not tested"
-    return "reproduced" if bool(ok) else "not reproduced"
-
-
 TIMED_MARK = " (timed on this machine)"
 
 
 @dataclass
 class Claim:
+    """One claim as the results JSON stores it: the texts, the verdict, and its numbers as data
+    (``estimate``, ``lower``, ``upper``, ``bar``, ``k``; the whole :class:`Decision` in ``decision``)."""
+
     id: str
     statement: str
     paper: str
     ours: str
     verdict: str
     timed: bool = False  # decided by a timing on this machine: its verdict can change with the machine's load
+    estimate: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    bar: float | None = None
+    k: int | None = None
+    decision: dict | None = None
+
+    @classmethod
+    def of(cls, id: str, statement: str, paper: str, ours: str, decision: Decision, timed: bool = False) -> Claim:
+        return cls(id, statement, paper, ours, decision.verdict, timed, decision.estimate, decision.lower,
+                   decision.upper, decision.bar, decision.k, decision.to_dict())
+
+    def numbers(self) -> str:
+        """The decision's ``estimate [L, U] vs bar (K)``, or "" for a claim stored without one."""
+        return Decision.from_dict(self.decision).numbers() if self.decision else ""
+
+    def line(self) -> str:
+        """The verdict line a notebook prints and nbval compares (``tests/nbval_sanitize.cfg`` masks the
+        verdict word and the measured numbers; the bar and K stay compared)."""
+        nums = self.numbers()
+        return f"{self.id}: {self.verdict}{TIMED_MARK if self.timed else ''} - {self.statement}" + (
+            f" - {nums}" if nums else "")
 
 
 def mean_std(values: Iterable[float], fmt: str = "{:.1f}", unit: str = "") -> str:
@@ -71,51 +88,25 @@ def mean_std(values: Iterable[float], fmt: str = "{:.1f}", unit: str = "") -> st
     return f"{fmt.format(v.mean())}{unit} ± {fmt.format(v.std(ddof=1))}{unit} (n={v.size})"
 
 
-def seed_spread(*samples: Iterable[float], floor: float = 0.0) -> float:
-    """The largest standard deviation (ddof=1) over seeds among ``samples``, and at least ``floor``:
-    the margin inside which the means of two arms are not told apart. One-value samples add nothing.
-
-    >>> seed_spread([1.0, 3.0], [2.0, 2.5], floor=0.5)
-    1.4142135623730951
-    >>> seed_spread([1.0], floor=0.3)
-    0.3
-    """
-    stds = [float(np.std(v, ddof=1)) for v in (np.asarray(list(s), dtype=float) for s in samples) if v.size > 1]
-    return max([float(floor), *stds])
-
-
-def lower_bound(values: Iterable[float]) -> float:
-    """Mean minus one standard deviation (ddof=1) over paired seeds: the low end of the seed spread.
-
-    >>> lower_bound([2.0, 4.0, 3.0])
-    2.0
-    """
-    v = np.asarray(list(values), dtype=float)
-    if v.size < 2:
-        raise ValueError(f"a spread needs at least 2 paired seeds, got {v.size}")
-    return float(v.mean() - v.std(ddof=1))
-
-
-def holds_beyond_spread(values: Iterable[float], threshold: float) -> bool:
-    """The pre-registered rule for "X is at least ``threshold``" over paired seeds: it holds only if
-    the mean stays at or above ``threshold`` by at least one seed standard deviation, so noise
-    alone cannot pass it.
-
-    >>> holds_beyond_spread([1.0, 1.2, 0.9], 0.0)   # mean 1.03, sd 0.15
-    True
-    >>> holds_beyond_spread([1.0, -0.8, 0.9], 0.0)  # mean 0.37, sd 1.01
-    False
-    """
-    return lower_bound(values) >= threshold
+def _decision_of(verdict, ours: str) -> Decision:
+    if isinstance(verdict, Decision):
+        return verdict
+    if isinstance(verdict, (bool, np.bool_)):
+        return exact(bool(verdict))
+    if verdict is None or verdict == "not tested":
+        return not_tested(ours)
+    raise TypeError(f"verdict must be a Decision (sparsekit.verdicts.decide, decide_every, exact or "
+                    f"not_tested), a bool for an exact rule, or None for not tested; got {verdict!r}")
 
 
 class Report:
     """Collects a notebook's claims and writes ``RESULTS_DIR/<notebook>.json``.
 
-    >>> r = Report("00_demo", "quick", seeds=[0])
-    >>> r.add("D1", "two plus two is four", paper="4", ours="4", verdict=True)
+    >>> from sparsekit.verdicts import decide
+    >>> r = Report("00_demo", "quick", seeds=[0, 1, 2])
+    >>> r.add("D1", "the gap is at least 0", paper="> 0", ours="gap", verdict=decide([1.0, 1.2, 0.9], 0.0))
     >>> r.print_verdicts()
-    D1: reproduced - two plus two is four
+    D1: reproduced - the gap is at least 0 - 1.03 [0.776, 1.29] vs bar 0 (K=3)
     """
 
     def __init__(self, notebook: str, profile: str, seeds: Sequence[int]):
@@ -125,17 +116,16 @@ class Report:
         self.claims: list[Claim] = []
         self._t0 = time.perf_counter()
 
-    def add(self, id: str, statement: str, paper: str, ours: str, verdict: bool | str | None,
+    def add(self, id: str, statement: str, paper: str, ours: str, verdict: Decision | bool | None,
             timed: bool = False) -> None:
-        """Record a claim. ``timed=True`` marks a verdict decided by a timing ratio: its verdict line
-        says so, and CI's notebook check compares the line without its verdict (tests never assert a
-        speed; ``tests/nbval_sanitize.cfg``), while the committed notebook shows the measured one."""
-        v = verdict if isinstance(verdict, str) else globals()["verdict"](verdict)
-        if v not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS} (or a bool / None), got {verdict!r}")
+        """Record a claim decided by ``verdict``: a :class:`~sparsekit.verdicts.Decision`
+        (the interval rule, "every part", an exact rule, or not tested), a bool (an exact rule's
+        outcome) or None (not tested; ``ours`` says why). ``timed=True`` marks a verdict decided by a
+        timing on this machine: its line says so, and CI compares the line without its verdict."""
         if any(c.id == id for c in self.claims):
             raise ValueError(f"claim {id!r} was already added")
-        self.claims.append(Claim(str(id), str(statement), str(paper), str(ours), v, bool(timed)))
+        self.claims.append(Claim.of(str(id), str(statement), str(paper), str(ours), _decision_of(verdict, ours),
+                                    bool(timed)))
 
     def runtime_s(self) -> float:
         return time.perf_counter() - self._t0
@@ -155,21 +145,25 @@ class Report:
         return atomic_write_bytes(json.dumps(self.to_dict(), indent=2).encode(), path)
 
     def table(self):
-        """The claims as a pandas DataFrame (shown as a table in the notebook)."""
+        """The claims as a pandas DataFrame (shown as a table in the notebook), numbers as columns."""
         import pandas as pd
 
-        return pd.DataFrame([asdict(c) for c in self.claims], columns=["id", "statement", "paper", "ours", "verdict"])
+        rows = [{"id": c.id, "statement": c.statement, "paper": c.paper, "ours": c.ours, "verdict": c.verdict,
+                 "estimate [L, U] vs bar (K)": c.numbers()} for c in self.claims]
+        return pd.DataFrame(rows)
 
     def print_verdicts(self) -> None:
-        """One line per claim - the text nbval compares, so it holds no measured numbers.
+        """One line per claim: the id, the verdict, the statement and the numbers that decided it.
 
+        >>> from sparsekit.verdicts import decide
         >>> r = Report("00_demo", "quick", seeds=[0])
-        >>> r.add("T1", "a kernel is faster", paper="2x", ours="2.1x", verdict=True, timed=True)
+        >>> r.add("T1", "a kernel is at least 2x faster", paper="2x", ours="2.1x",
+        ...       verdict=decide([2.1, 2.2, 2.0], 2.0), timed=True)
         >>> r.print_verdicts()
-        T1: reproduced (timed on this machine) - a kernel is faster
+        T1: inconclusive (timed on this machine) - a kernel is at least 2x faster - 2.1 [1.93, 2.27] vs bar 2 (K=3)
         """
         for c in self.claims:
-            print(f"{c.id}: {c.verdict}{TIMED_MARK if c.timed else ''} - {c.statement}")
+            print(c.line())
 
 
 def load_results(results_dir: str | Path) -> list[dict]:
@@ -188,28 +182,49 @@ def md_cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> list[str]:
+    """The lines of one markdown table (every report here writes its tables with this one function)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def counts(verdicts: Sequence[str]) -> str:
+    """'reproduced / inconclusive / not reproduced / not tested' counts, in that order."""
+    return " / ".join(str(sum(v == k for v in verdicts)) for k in VERDICTS)
+
+
+COUNTS_HEADER = "reproduced / inconclusive / not reproduced / not tested"
+
+
+def claim_rows(claims: Sequence[dict]) -> list[list[str]]:
+    """One row per claim of a results JSON: id, statement, paper, ours, the numbers, the verdict."""
+    return [[c["id"], c["statement"], c["paper"], c["ours"], Claim(**c).numbers() if c.get("decision") else "",
+             f"**{c['verdict']}**" + (" (timed)" if c.get("timed") else "")] for c in claims]
+
+
+CLAIM_HEADER = ("claim", "statement", "paper", "ours", "estimate [L, U] vs bar (K)", "verdict")
+
+
 def claims_markdown(results: Sequence[dict], title: str, notebooks_link: str = "../../notebooks/") -> str:
     """The claims report: one summary row per notebook, then each notebook's claims in full.
 
     ``results`` are results-JSON dicts (``load_results``); notebooks are linked as
     ``<notebooks_link><notebook>.ipynb``.
     """
-    lines = [f"# {title}", "", "| notebook | profile | seeds | claims | reproduced | not reproduced | not tested "
-             "| runtime (s) |", "|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        vs = [c["verdict"] for c in r["claims"]]
-        seeds = ", ".join(str(s) for s in r.get("seeds", []))
-        lines.append(f"| [{r['notebook']}]({notebooks_link}{r['notebook']}.ipynb) | {r['profile']} | {seeds} | "
-                     f"{len(vs)} | {vs.count('reproduced')} | {vs.count('not reproduced')} | "
-                     f"{vs.count('not tested')} | {r.get('runtime_s', 0):.0f} |")
+    lines = [f"# {title}", "", "Verdicts by the interval rule (the notebook contract, third edition): *reproduced* "
+             "if the one-sided 95% bound clears the bar, *not reproduced* if the other bound misses it, "
+             "*inconclusive* otherwise.", ""]
+    lines += markdown_table(
+        ("notebook", "profile", "seeds", "claims", COUNTS_HEADER, "runtime (s)"),
+        ([f"[{r['notebook']}]({notebooks_link}{r['notebook']}.ipynb)", r["profile"],
+          ", ".join(str(s) for s in r.get("seeds", [])), len(r["claims"]), counts([c["verdict"] for c in r["claims"]]),
+          f"{r.get('runtime_s', 0):.0f}"] for r in results))
     for r in results:
         v = r.get("versions", {})
         stamp = ", ".join(f"{k} {v[k]}" for k in ("python", "torch", "numba") if k in v)
-        lines += ["", f"## {r['notebook']}", "", f"Profile `{r['profile']}`; {stamp}.", "",
-                  "| claim | statement | paper | ours | verdict |", "|---|---|---|---|---|"]
-        lines += [f"| {c['id']} | {md_cell(c['statement'])} | {md_cell(c['paper'])} | {md_cell(c['ours'])} | "
-                  f"**{c['verdict']}** |"
-                  for c in r["claims"]]
+        lines += ["", f"## {r['notebook']}", "", f"Profile `{r['profile']}`; {stamp}.", ""]
+        lines += markdown_table(CLAIM_HEADER, claim_rows(r["claims"]))
     return "\n".join(lines) + "\n"
 
 
@@ -230,36 +245,30 @@ def fmt_num(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def _counts(verdicts: Sequence[str]) -> str:
-    text = " / ".join(str(sum(v == k for v in verdicts)) for k in ("reproduced", "not reproduced", "not tested"))
-    split = sum(v == "seeds disagree" for v in verdicts)
-    return text + (f" ({split} where the seeds disagree)" if split else "")
-
-
 def quick_full_rows(root: str | Path) -> list[str]:
     """The README's quick-vs-full table rows, from ``results/quick/*.json`` and
-    ``results/full/aggregate.json`` (one source of truth): per notebook the verdict counts of both
-    profiles and the claims whose verdicts differ."""
+    ``results/full/aggregate.json`` (one source of truth): per notebook the four verdict counts of
+    both profiles and the claims whose verdicts differ."""
     root = Path(root)
     full_path = root / "results" / "full" / "aggregate.json"
     full = json.loads(full_path.read_text())["notebooks"] if full_path.exists() else {}
-    rows = ["| lesson | quick (seed 0): reproduced / not / not tested "
-            "| full: reproduced / not / not tested (base seeds) | verdicts that differ (quick -> full) |",
-            "|---|---|---|---|"]
+    rows = []
     for path in sorted((root / "results" / "quick").glob("[0-9][0-9]_*.json")):
         quick = json.loads(path.read_text())
         q = {c["id"]: c["verdict"] for c in quick["claims"]}
         name = f"[{path.stem}](notebooks/{path.stem}.ipynb)"
         if path.stem not in full:
-            rows.append(f"| {name} | {_counts(list(q.values()))} | not run yet | - |")
+            rows.append([name, counts(list(q.values())), "not run yet", "-"])
             continue
         f = {cid: cl["verdict"] for cid, cl in full[path.stem]["claims"].items()}
         differ = [f"{cid} ({q.get(cid, 'absent')} -> {f.get(cid, 'absent')})" for cid in sorted(set(q) | set(f))
                   if q.get(cid) != f.get(cid)]
-        seeds = ", ".join(str(x) for x in full[path.stem]["seeds"])
-        rows.append(f"| {name} | {_counts(list(q.values()))} | {_counts(list(f.values()))} (seeds {seeds}) | "
-                    f"{'; '.join(differ) or 'none'} |")
-    return rows
+        seeds = full[path.stem].get("base_seeds") or full[path.stem]["seeds"]
+        rows.append([name, counts(list(q.values())),
+                     f"{counts(list(f.values()))} (base seeds {', '.join(str(x) for x in seeds)})",
+                     "; ".join(differ) or "none"])
+    return markdown_table(("lesson", f"quick (base seed 0): {COUNTS_HEADER}", f"full: {COUNTS_HEADER}",
+                           "verdicts that differ (quick -> full)"), rows)
 
 
 README_MARKERS = ("<!-- quick-full:start -->", "<!-- quick-full:end -->")

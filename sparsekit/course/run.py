@@ -27,7 +27,17 @@ from sparsekit.utils import DEVICES, atomic_write_bytes
 
 from .execute import execute, finish_progress_lines, finished_line, strip_run_metadata
 from .paths import repo_root
-from .report import PROFILES, load_results, md_cell, update_readme_table, write_claims_report
+from .report import (
+    CLAIM_HEADER,
+    COUNTS_HEADER,
+    PROFILES,
+    claim_rows,
+    counts,
+    load_results,
+    markdown_table,
+    update_readme_table,
+    write_claims_report,
+)
 
 __all__ = [
     "Paths",
@@ -89,34 +99,23 @@ def select_notebooks(names: list[str], folder: Path) -> list[Path]:
 
 
 def write_report(results_dir: Path, runs: list[dict], path: Path, profile: str, seed: int) -> Path:
-    """build/REPORT.md: one row per claim (paper vs ours, verdict) and the runtime of each notebook."""
+    """build/REPORT.md: each notebook's status, runtime and verdict counts, then one row per claim."""
     results = {r["notebook"]: r for r in load_results(results_dir)}
-    lines = [
-        "# sparsekit notebooks: report",
-        "",
-        f"Profile `{profile}`, seed {seed}, written {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.",
-        "",
-        "| notebook | status | runtime (s) | claims: reproduced / not / not tested |",
-        "|---|---|---|---|",
-    ]
-    for run in runs:
-        res = results.get(run["notebook"])
-        counts = "-"
-        if res is not None and run["status"] == "ok":
-            vs = [c["verdict"] for c in res["claims"]]
-            counts = f"{vs.count('reproduced')} / {vs.count('not reproduced')} / {vs.count('not tested')}"
-        lines.append(f"| {run['notebook']} | {run['status']} | {run['seconds']:.0f} | {counts} |")
-    lines += ["", "| notebook | claim | statement | paper | ours | verdict |", "|---|---|---|---|---|---|"]
-    for run in runs:
-        res = results.get(run["notebook"])
-        if res is None or run["status"] != "ok":
-            lines.append(f"| {run['notebook']} | - | notebook failed: {md_cell(run.get('error', ''))} | | | |")
-            continue
-        for c in res["claims"]:
-            lines.append(
-                f"| {run['notebook']} | {c['id']} | {md_cell(c['statement'])} | {md_cell(c['paper'])} | "
-                f"{md_cell(c['ours'])} | **{c['verdict']}** |"
-            )
+    lines = ["# sparsekit notebooks: report", "",
+             f"Profile `{profile}`, base seed {seed}, written {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.", ""]
+    ok = {r["notebook"]: results.get(r["notebook"]) if r["status"] == "ok" else None for r in runs}
+    lines += markdown_table(("notebook", "status", "runtime (s)", f"claims: {COUNTS_HEADER}"),
+                            ([r["notebook"], r["status"], f"{r['seconds']:.0f}",
+                              counts([c["verdict"] for c in ok[r["notebook"]]["claims"]]) if ok[r["notebook"]] else "-"]
+                             for r in runs))
+    rows = []
+    for r in runs:
+        res = ok[r["notebook"]]
+        if res is None:
+            rows.append([r["notebook"], "-", f"notebook failed: {r.get('error', '')}", "", "", "", ""])
+        else:
+            rows += [[r["notebook"], *row] for row in claim_rows(res["claims"])]
+    lines += [""] + markdown_table(("notebook", *CLAIM_HEADER), rows)
     return atomic_write_bytes(("\n".join(lines) + "\n").encode(), path)
 
 

@@ -28,11 +28,11 @@ from torch import nn
 
 from sparsekit import bench, kernels
 from sparsekit.activations import ActivationMeter
-from sparsekit.course.report import holds_beyond_spread
 from sparsekit.metrics import expected_calibration_error
 from sparsekit.roofline import mlp_block_macs
 from sparsekit.timing import measure
 from sparsekit.train import evaluate, fit, train_epochs
+from sparsekit.verdicts import Decision, decide, decide_every
 
 __all__ = ["Profile", "sparsity_profile", "train_tracked", "train_stream", "fit_labels", "noisy_labels",
            "label_noise_pair", "mlp_block_macs", "time_mlp_block", "input_gates", "mask_overlap",
@@ -218,7 +218,7 @@ def mask_overlap(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
     return both / sum(int(x.sum()) for x in a)
 
 
-# ---- the rules: pure functions of per-seed numbers (paired by position) -------------------------
+# ---- the rules: pure functions of per-seed numbers (paired by position), decided by the interval rule
 
 def _paired(a, b, what: str) -> np.ndarray:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -227,19 +227,21 @@ def _paired(a, b, what: str) -> np.ndarray:
     return a - b
 
 
-def falls_by(before: Sequence[float], after: Sequence[float], points: float) -> bool:
-    """``after`` is at least ``points`` below ``before``, beyond one seed spread (mean - sd of the drop)."""
-    return holds_beyond_spread(_paired(before, after, "falls_by"), points)
+def falls_by(before: Sequence[float], after: Sequence[float], points: float) -> Decision:
+    """"``after`` is at least ``points`` below ``before``": the interval rule on the paired drops."""
+    return decide(_paired(before, after, "falls_by"), points, unit="pts")
 
 
-def lower_than(higher: Sequence[float], lower: Sequence[float]) -> bool:
-    """``lower`` is below ``higher`` beyond one seed spread (mean - sd of ``higher - lower`` >= 0)."""
-    return holds_beyond_spread(_paired(higher, lower, "lower_than"), 0.0)
+def lower_than(higher: Sequence[float], lower: Sequence[float], unit: str = "pts") -> Decision:
+    """"``lower`` is below ``higher``": the interval rule on ``higher - lower`` against 0."""
+    return decide(_paired(higher, lower, "lower_than"), 0.0, unit=unit)
 
 
-def every_layer_falls(before: np.ndarray, after: np.ndarray, points: float) -> bool:
-    """Arrays (seeds x layers): every layer's value falls by ``points`` beyond its seed spread."""
+def every_layer_falls(before: np.ndarray, after: np.ndarray, points: float,
+                      names: Sequence[str] | None = None) -> Decision:
+    """Arrays (seeds x layers): every layer's value falls by at least ``points`` (each layer's interval)."""
     before, after = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
     if before.shape != after.shape or before.ndim != 2 or before.shape[1] < 1:
         raise ValueError(f"need two (seeds x layers) arrays of the same shape, got {before.shape}, {after.shape}")
-    return all(falls_by(before[:, j], after[:, j], points) for j in range(before.shape[1]))
+    names = list(names) if names is not None else [f"layer {j}" for j in range(before.shape[1])]
+    return decide_every({n: falls_by(before[:, j], after[:, j], points) for j, n in enumerate(names)})

@@ -16,7 +16,7 @@ at equal time, and the pre-registered rules (each a pure function of the measure
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,11 +25,11 @@ import torch
 from sparsekit.control.dynamics import IDENTITY, RELU, GatedMLP, fit_dynamics, mse, sparsify
 from sparsekit.control.milp import plan_milp
 from sparsekit.control.planners import closed_loop, plan_cem, plan_gradient, plan_mppi
-from sparsekit.course.report import holds_beyond_spread
 from sparsekit.utils import progress
+from sparsekit.verdicts import Decision, decide, decide_every, exact
 
 __all__ = ["TASK_KINDS", "push_task", "from_scratch", "model_family", "growth_fits", "select_relus", "mpc_planners",
-           "closed_loops", "beats_everywhere", "median_gain_positive", "u_shaped"]
+           "closed_loops", "beats_everywhere", "paired_gain", "gains_over", "u_shaped"]
 
 TASK_KINDS = ("behind", "side")
 
@@ -161,20 +161,18 @@ def closed_loops(step: Callable, planners: dict[str, Callable], tasks: Sequence[
     return pd.DataFrame(rows), trajs
 
 
-# ---- the rules ------------------------------------------------------------------------------------
+# ---- the rules, decided by the interval rule ------------------------------------------------------
 
-def beats_everywhere(ratios: Sequence[float], margin: float = 1.2) -> bool:
-    """Every ratio (baseline error / ours, one per seed and setting) is at least ``margin``."""
-    r = np.asarray(ratios, float)
-    if r.size == 0 or np.isnan(r).any():
-        raise ValueError(f"need at least one ratio and no NaN, got {r}")
-    return bool((r >= margin).all())
+def beats_everywhere(ratios: Mapping[str, Sequence[float]], margin: float = 1.2) -> Decision:
+    """In every setting (a name -> the ratio baseline error / ours, one per paired model seed), the
+    ratio is at least ``margin`` (each setting's interval over its seeds)."""
+    if not ratios:
+        raise ValueError("need at least one setting")
+    return decide_every({name: decide(list(r), margin) for name, r in ratios.items()})
 
 
-def median_gain_positive(loops: pd.DataFrame, ours: str, other: str, value: str = "final_distance") -> bool:
-    """Paired by (seed, start): the median of ``other - ours`` is positive in every model seed (ours is
-    closer to the goal on more than half the starts of each seed). ``loops`` has columns seed, start,
-    planner and ``value``."""
+def paired_gain(loops: pd.DataFrame, ours: str, other: str, value: str = "final_distance") -> np.ndarray:
+    """``other - ours`` paired by (seed, start): positive where ours ends closer to the goal."""
     need = {"seed", "start", "planner", value}
     if not need <= set(loops.columns):
         raise ValueError(f"loops needs the columns {sorted(need)}, got {sorted(loops.columns)}")
@@ -184,17 +182,24 @@ def median_gain_positive(loops: pd.DataFrame, ours: str, other: str, value: str 
     diff = (wide[other] - wide[ours]).dropna()
     if diff.empty:
         raise ValueError("no paired runs of the two planners")
-    return bool((diff.groupby(level="seed").median() > 0).all())
+    return diff.to_numpy()
 
 
-def u_shaped(costs: pd.DataFrame) -> bool:
+def gains_over(loops: pd.DataFrame, ours: str, others: Sequence[str], value: str = "final_distance") -> Decision:
+    """Ours ends closer to the goal than each of ``others``: for each, the interval rule on the mean
+    paired gain over (seed, start) pairs against 0, every one of them."""
+    return decide_every({o: decide(paired_gain(loops, ours, o, value), 0.0) for o in others})
+
+
+def u_shaped(costs: pd.DataFrame) -> Decision:
     """``costs``: rows = starts (paired), columns = ReLU counts in increasing order. U-shaped iff the
-    lowest mean cost is at an inner count and each end costs more than it, beyond the seed spread of the
-    paired difference (mean - sd > 0)."""
+    lowest mean cost is at an inner count (an exact condition) and each end costs more than it (the
+    interval rule on the paired differences, against 0)."""
     if costs.shape[1] < 3 or costs.shape[0] < 2:
         raise ValueError(f"need at least 3 ReLU counts and 2 paired starts, got shape {costs.shape}")
     cols = list(costs.columns)
     best = costs.mean().idxmin()
-    if best in (cols[0], cols[-1]):
-        return False
-    return all(holds_beyond_spread(costs[end] - costs[best], 1e-12) for end in (cols[0], cols[-1]))
+    inner = exact(best not in (cols[0], cols[-1]), float(best))
+    parts = {"lowest inside": inner}
+    parts.update({f"{end} ReLUs - {best}": decide(costs[end] - costs[best], 0.0) for end in (cols[0], cols[-1])})
+    return decide_every(parts)

@@ -30,6 +30,7 @@ from sparsekit.data.reber import ALPHABET, FINAL, TRANSITIONS, encode, make_rebe
 from sparsekit.prune import Pruner
 from sparsekit.rnn import CELLS, GraphRNN, RNNClassifier, accuracy, graph_properties, random_graph, train_sequences
 from sparsekit.seeds import derive_seed, seeded
+from sparsekit.verdicts import ALPHA, Decision, decide, decide_bounds, decide_every
 
 from .data import load_thesis_graphs, load_thesis_reber, load_thesis_structure
 from .thesis import LEVELS, padded_accuracy, thesis_masks
@@ -239,48 +240,55 @@ def _need(table: pd.DataFrame, columns: set[str], what: str) -> None:
         raise ValueError(f"{what} lacks the columns {sorted(missing)}")
 
 
-def keeps_base(rows: pd.DataFrame, max_prune: int = 60, margin: float = 0.01) -> tuple[bool, pd.Series]:
-    """R1: right after pruning both kinds at every level up to ``max_prune`` %, every (seed, cell)
-    keeps its base accuracy within ``margin``. Returns the verdict and each cell's largest drop
-    (over seeds and levels)."""
+def keeps_base(rows: pd.DataFrame, max_prune: int = 60, margin: float = 0.01) -> tuple[Decision, pd.Series]:
+    """R1: right after pruning both kinds at every level up to ``max_prune`` %, each cell keeps its
+    base accuracy within ``margin``: per cell, the interval rule on each seed's largest drop (over
+    those levels) against ``margin``, "at most"; every cell. Returns the decision and each cell's
+    largest drop over seeds and levels."""
     _need(rows, {"seed", "cell", "kind", "prune", "epoch", "acc", "base"}, "rows")
     low = rows[(rows.kind == "both") & (rows.epoch == 0) & (rows.prune > 0) & (rows.prune <= max_prune)]
     if low.empty:
         raise ValueError(f"rows hold no 'both' measurement at 0 < prune <= {max_prune}")
-    drop = (low.base - low.acc).groupby(low.cell).max()
-    return bool((drop <= margin + 1e-12).all()), drop
+    per_seed = (low.base - low.acc).groupby([low.cell, low.seed]).max()
+    parts = {cell: decide(per_seed.loc[cell].to_numpy(), margin, "at most") for cell in per_seed.index.unique(0)}
+    return decide_every(parts), per_seed.groupby(level=0).max()
 
 
 def falls_and_recovers(rows: pd.DataFrame, prune: int = 90, kind: str = "both", fall: float = 0.01,
-                       back: float = 0.02) -> tuple[bool, pd.DataFrame]:
-    """R2: at ``prune`` % of ``kind``, accuracy right after pruning is below base - ``fall`` for at
-    least one (seed, cell), and after one retraining epoch every one is at least base - ``back``."""
+                       back: float = 0.02) -> tuple[Decision, pd.DataFrame]:
+    """R2: at ``prune`` % of ``kind`` accuracy falls - the interval rule on base - accuracy right after
+    pruning over every (seed, cell), at least ``fall`` - and one retraining epoch brings every cell
+    back - per cell, the interval rule on accuracy after it - base, at least ``-back``."""
     _need(rows, {"seed", "cell", "kind", "prune", "epoch", "acc", "base"}, "rows")
     sel = rows[(rows.kind == kind) & (rows.prune == prune)]
     table = sel.pivot_table(index=["cell", "seed"], columns="epoch", values="acc").join(
         sel.groupby(["cell", "seed"]).base.first())
     if 0 not in table or 1 not in table:
         raise ValueError(f"rows need epochs 0 and 1 at {kind} {prune}%")
-    fell = bool((table[0] < table.base - fall).any())
-    recovered = bool((table[1] >= table.base - back).all())
-    return fell and recovered, table
+    parts = {"falls": decide((table.base - table[0]).to_numpy(), fall)}
+    for cell in table.index.unique(0):
+        t = table.loc[cell]
+        parts[f"{cell} back"] = decide((t[1] - t.base).to_numpy(), -back)
+    return decide_every(parts), table
 
 
 def gated_contrast(rows: pd.DataFrame, prune: int = 100, gated_min: float = 0.95,
-                   plain_max: float = 0.60) -> tuple[bool, pd.DataFrame]:
-    """R3: after the last retraining epoch at ``prune`` % h2h, every GRU and LSTM (every seed) has
-    at least ``gated_min`` accuracy, and every RNN-Tanh and RNN-ReLU stays at most ``plain_max``
-    after every epoch. All four cells must be present."""
+                   plain_max: float = 0.60) -> tuple[Decision, pd.DataFrame]:
+    """R3: after the last retraining epoch at ``prune`` % h2h, GRU and LSTM reach at least
+    ``gated_min`` (per cell, the interval rule over seeds), and RNN-Tanh and RNN-ReLU stay at most
+    ``plain_max`` (per cell, on each seed's best epoch). All four cells must be present."""
     _need(rows, {"seed", "cell", "kind", "prune", "epoch", "acc"}, "rows")
     sel = rows[(rows.kind == "h2h") & (rows.prune == prune) & (rows.epoch > 0)]
     absent = set(CELLS) - set(sel.cell)
     if absent:
         raise ValueError(f"rows lack retraining at h2h {prune}% for {sorted(absent)}")
-    last = sel[sel.epoch == sel.epoch.max()].groupby("cell").acc.agg(["min", "max"])
+    last_rows = sel[sel.epoch == sel.epoch.max()]
+    last = last_rows.groupby("cell").acc.agg(["min", "max"])
     best = sel.groupby("cell").acc.max()
-    gated_ok = bool((last.loc[list(GATED), "min"] >= gated_min).all())
-    plain_ok = bool((best.loc[list(PLAIN)] <= plain_max).all())
-    return gated_ok and plain_ok, last.assign(best=best)
+    parts = {c: decide(last_rows[last_rows.cell == c].acc.to_numpy(), gated_min) for c in GATED}
+    best_per_seed = sel.groupby(["cell", "seed"]).acc.max()
+    parts.update({c: decide(best_per_seed.loc[c].to_numpy(), plain_max, "at most") for c in PLAIN})
+    return decide_every(parts), last.assign(best=best)
 
 
 def _trend_stats(kind_ws: np.ndarray, acc: np.ndarray, src: np.ndarray, clo: np.ndarray) -> np.ndarray:
@@ -294,12 +302,18 @@ def _trend_stats(kind_ws: np.ndarray, acc: np.ndarray, src: np.ndarray, clo: np.
     return np.stack([gap, corr(acc, src), corr(acc, clo)], axis=1)
 
 
-def graph_trends(graphs: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> tuple[bool, dict]:
+TREND_NAMES = {"ws_minus_ba": "WS - BA mean accuracy", "corr_source_nodes": "corr(accuracy, source nodes)",
+               "corr_closeness_var": "corr(accuracy, closeness variance)"}
+
+
+def graph_trends(graphs: pd.DataFrame, n_boot: int = 2000, seed: int = 0, alpha: float = ALPHA
+                 ) -> tuple[Decision, dict]:
     """R4 / R6: mean accuracy of Watts-Strogatz graphs above Barabasi-Albert ones, Pearson
     correlation of accuracy with the number of source nodes above 0 and with the variance of
-    closeness centrality below 0 - each with its 95% bootstrap interval (graphs resampled within
-    each generator) on the stated side of 0. ``graphs`` has columns kind ("ba"/"ws"), acc,
-    source_nodes, closeness_var. Returns the verdict and (estimate, low, high) per quantity."""
+    closeness centrality below 0 - each decided by the interval rule on its one-sided ``1 - alpha``
+    bootstrap bounds (the ``alpha`` and ``1 - alpha`` percentiles of ``n_boot`` resamples, graphs
+    resampled within each generator), all three. ``graphs`` has columns kind ("ba"/"ws"), acc,
+    source_nodes, closeness_var. Returns the decision and (estimate, low, high) per quantity."""
     _need(graphs, {"kind", "acc", "source_nodes", "closeness_var"}, "graphs")
     if set(graphs.kind) != {"ba", "ws"} or graphs.groupby("kind").size().min() < 3:
         raise ValueError("graphs needs at least 3 graphs of each kind 'ba' and 'ws'")
@@ -310,8 +324,9 @@ def graph_trends(graphs: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> tup
                          axis=1)  # graphs resampled within each generator
     point = _trend_stats(ws[None], *(c[None] for c in cols))[0]
     draws = _trend_stats(ws[idx], *(c[idx] for c in cols))
-    lo, hi = np.nanpercentile(draws, [2.5, 97.5], axis=0)
-    out = {k: (float(point[i]), float(lo[i]), float(hi[i]))
-           for i, k in enumerate(("ws_minus_ba", "corr_source_nodes", "corr_closeness_var"))}
-    ok = out["ws_minus_ba"][1] > 0 and out["corr_source_nodes"][1] > 0 and out["corr_closeness_var"][2] < 0
-    return bool(ok), out
+    lo, hi = np.nanpercentile(draws, [100 * alpha, 100 * (1 - alpha)], axis=0)
+    out = {k: (float(point[i]), float(lo[i]), float(hi[i])) for i, k in enumerate(TREND_NAMES)}
+    how = f"bootstrap over {len(graphs)} graphs"
+    directions = {"ws_minus_ba": "at least", "corr_source_nodes": "at least", "corr_closeness_var": "at most"}
+    parts = {TREND_NAMES[k]: decide_bounds(*out[k], 0.0, directions[k], k=len(graphs), how=how) for k in TREND_NAMES}
+    return decide_every(parts), out
