@@ -6,6 +6,10 @@ option of another package and touches no file. One job each:
 
 - ``masks``: pure mask functions - magnitude (layer-wise, global, exact counts), random, ERK, N:M, the cubic schedule
 - ``prune``: masks attached to a model and kept exact through the optimizer; the pure pruning step; IMP with checkpoints
+- ``dst``: dynamic sparse training - one drop-and-grow mechanism, SET and RigL as its two scores
+- ``oneshot``: one-shot pruning from calibration inputs - Wanda, SparseGPT, DSnoT
+- ``gates``: training-free activation sparsity of linear layers' inputs - TEAL and WINA gates
+- ``attention``: sparse attention patterns as boolean masks, content-based selectors, a block-sparse kernel
 - ``nm``: N:M layers trained from scratch, STE / SR-STE, sparse architecture divergence (SAD)
 - ``formats``: sparse weight formats for inference (CSR with compact indices, compressed N:M), to and from
   torch.sparse and scipy.sparse
@@ -44,9 +48,9 @@ import importlib
 __version__ = "0.2.0"
 
 _SUBMODULES = (
-    "activations", "bench", "checks", "control", "convert", "data", "formats", "kernels", "masks",
-    "metrics", "mobilenet", "models", "nm", "nn", "prune", "rnn", "roofline", "sdr", "seeds", "sparsey",
-    "timing", "train", "transformers", "utils", "verdicts",
+    "activations", "attention", "bench", "checks", "control", "convert", "data", "dst", "formats", "gates", "kernels",
+    "masks", "metrics", "mobilenet", "models", "nm", "nn", "oneshot", "prune", "rnn", "roofline", "sdr",
+    "seeds", "sparsey", "timing", "train", "transformers", "utils", "verdicts",
 )
 
 __all__ = list(_SUBMODULES)

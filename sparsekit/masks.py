@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from .checks import one_of
+from .checks import fraction, one_of
 
 __all__ = [
     "check_sparsity",
@@ -234,18 +234,26 @@ def erk_densities(
     density: float,
     power: float = 1.0,
     dense: Sequence[str] = (),
+    kernel: bool = True,
 ) -> dict[str, float]:
     """Erdos-Renyi-Kernel per-layer densities (RigL, arXiv 1911.11134).
 
     Layer l gets ``d_l = eps * raw_l`` with ``raw_l = (sum of its dims / product of its dims) ** power``;
     ``eps`` solves ``sum_l d_l N_l = density * sum_l N_l``. A layer whose density would exceed 1 is
     made dense and ``eps`` re-solved, until none does. Layers named in ``dense`` are dense from the start.
+    ``kernel=False`` gives Erdos-Renyi (SET, Mocanu et al. 2018): only the first two dimensions
+    (outputs, inputs) count, ``raw_l = (n_out + n_in) / (n_out n_in)``, as rigl's and Random_Pruning's
+    ``ER`` do; for a linear layer the two coincide.
+
+    >>> shapes = {"conv1": (32, 1, 5), "conv2": (32, 32, 5), "fc": (10, 320)}
+    >>> {k: round(v, 3) for k, v in erk_densities(shapes, 0.1).items()}
+    {'conv1': 0.461, 'conv2': 0.026, 'fc': 0.2}
+    >>> {k: round(v, 3) for k, v in erk_densities(shapes, 0.1, kernel=False).items()}  # ER: conv1 made dense
+    {'conv1': 1.0, 'conv2': 0.066, 'fc': 0.109}
     """
     if not shapes:
         raise ValueError("shapes is empty")
-    d = float(density)
-    if not (0.0 < d <= 1.0):
-        raise ValueError(f"density must be in (0, 1] (density = 1 - sparsity), got {density!r}")
+    d = fraction("density", density, low_open=True, high_open=False)
     unknown = set(dense) - set(shapes)
     if unknown:
         raise KeyError(f"dense names layers not in shapes: {sorted(unknown)}")
@@ -253,7 +261,8 @@ def erk_densities(
     empty = sorted(k for k, v in numel.items() if v == 0)
     if empty:
         raise ValueError(f"shapes has layers with no weights (a zero dimension): {empty}; leave them out")
-    raw = {k: (sum(int(x) for x in s) / numel[k]) ** power for k, s in shapes.items()}
+    counted = {k: tuple(int(x) for x in (s if kernel else tuple(s)[:2])) for k, s in shapes.items()}
+    raw = {k: (sum(c) / math.prod(c)) ** power for k, c in counted.items()}
     total = sum(numel.values())
     dense_set = set(dense)
     while True:

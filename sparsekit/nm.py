@@ -231,12 +231,13 @@ def has_sparse_tensor_cores(device: torch.device | str) -> bool:
     return device.type == "cuda" and torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= (8, 0)
 
 
-def semi_structured_speedup(device: torch.device | str, size: int = 4096, reps: int = 30) -> float:
+def semi_structured_speedup(device: torch.device | str, size: int = 4096, reps: int = 30) -> list[float]:
     """Dense time / 2:4 time of a ``size`` x ``size`` fp16 product (batch ``size``) on sparse tensor
-    cores: torch's dense ``F.linear`` against ``torch.sparse.to_sparse_semi_structured`` (cuSPARSELt
-    or CUTLASS), same masked weight, timed round-robin after warm-up."""
+    cores, once per interleaved repetition: torch's dense ``F.linear`` against
+    ``torch.sparse.to_sparse_semi_structured`` (cuSPARSELt or CUTLASS), same masked weight, timed
+    round-robin after warm-up (the paired values a timed claim decides on)."""
     from .masks import nm_mask
-    from .timing import measure
+    from .timing import measure_samples
 
     if not has_sparse_tensor_cores(device):
         raise RuntimeError(f"{device} has no 2:4 sparse tensor cores (a CUDA GPU of compute capability >= 8.0)")
@@ -247,6 +248,6 @@ def semi_structured_speedup(device: torch.device | str, size: int = 4096, reps: 
     w = w * nm_mask(w, 2, 4)
     x = torch.randn(size, size, dtype=torch.half, device=device, generator=g)
     ws = to_sparse_semi_structured(w)
-    t = measure({"dense": lambda: F.linear(x, w), "2:4": lambda: F.linear(x, ws)}, reps=reps,
-                sync=torch.cuda.synchronize)
-    return t["dense"] / t["2:4"]
+    t = measure_samples({"dense": lambda: F.linear(x, w), "2:4": lambda: F.linear(x, ws)}, reps=reps,
+                        sync=torch.cuda.synchronize)
+    return [d / s for d, s in zip(t["dense"], t["2:4"])]

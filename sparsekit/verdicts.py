@@ -20,6 +20,9 @@ not tell, which a short run often cannot.
   reproduced; any part not reproduced makes the claim not reproduced); :func:`verdict_of` - the
   three-way comparison itself, which :func:`decide_bounds` applies to bounds of another origin
   (a bootstrap over a table's rows);
+- :func:`decide_within` - an equivalence claim ("within ``low`` and ``high``"): the two one-sided
+  tests at once, reproduced if ``low <= L`` and ``U <= high``, not reproduced if the interval lies
+  wholly outside the band, inconclusive otherwise;
 - :func:`exact` - closed forms, counts, logged numbers, mask identity: their exact rule's outcome;
 - :func:`not_tested` - decided before running, with the reason;
 - :func:`pool` - one claim decided once on the distinct seeds of several base seeds;
@@ -32,19 +35,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from sparsekit.checks import fraction, one_of
 
 __all__ = ["ALPHA", "VERDICTS", "DIRECTIONS", "Decision", "bounds", "verdict_of", "decide", "decide_bounds",
-           "decide_every", "exact", "not_tested", "pool", "contradicts", "fmt"]
+           "decide_every", "decide_within", "exact", "not_tested", "pool", "contradicts", "fmt"]
 
 ALPHA = 0.05
 VERDICTS = ("reproduced", "inconclusive", "not reproduced", "not tested")
 DIRECTIONS = ("at least", "at most")
 RULES = ("interval", "every", "exact", "not tested")
+WITHIN = "within"  # the reason an equivalence claim's "every" decision carries (printed as one band)
 
 
 def fmt(x: float | None) -> str:
@@ -86,6 +90,10 @@ class Decision:
         u = f" {self.unit}" if self.unit else ""
         if self.rule == "interval":
             return f"{fmt(self.estimate)} [{fmt(self.lower)}, {fmt(self.upper)}]{u} vs bar {fmt(self.bar)} (K={self.k})"
+        if self.rule == "every" and self.reason == WITHIN and len(self.parts) == 2:
+            (_, lo), (_, hi) = self.parts
+            return (f"{fmt(lo.estimate)} [{fmt(lo.lower)}, {fmt(lo.upper)}]{' ' + lo.unit if lo.unit else ''} "
+                    f"within [{fmt(lo.bar)}, {fmt(hi.bar)}] (K={lo.k})")
         if self.rule == "every":
             return "; ".join(f"{name} {d.numbers()}" for name, d in self.parts)
         if self.rule == "exact":
@@ -198,6 +206,29 @@ def decide_every(parts: Mapping[str, Decision]) -> Decision:
     return Decision(verdict, "every", k=ks.pop() if len(ks) == 1 else None, parts=tuple(parts.items()))
 
 
+def decide_within(values: Iterable[float], low: float, high: float, alpha: float = ALPHA,
+                  unit: str = "") -> Decision:
+    """An equivalence claim, "the quantity lies between ``low`` and ``high``", by two one-sided tests
+    (TOST) at ``alpha``: the claim "at least ``low``" and the claim "at most ``high``" must both be
+    reproduced; either not reproduced (the whole interval beyond one end) makes it not reproduced.
+
+    >>> decide_within([0.1, -0.2, 0.05, 0.0], -1.0, 1.0).verdict
+    'reproduced'
+    >>> decide_within([3.0, 2.5, 2.8], -1.0, 1.0).verdict
+    'not reproduced'
+    >>> decide_within([0.9, -0.8, 2.0], -1.0, 1.0).verdict
+    'inconclusive'
+    >>> decide_within([0.1, -0.2, 0.05, 0.0], -1.0, 1.0).numbers()
+    '-0.0125 [-0.167, 0.142] within [-1, 1] (K=4)'
+    """
+    if not float(low) < float(high):
+        raise ValueError(f"an equivalence band needs low < high, got low={low!r}, high={high!r}")
+    v = list(values)
+    both = decide_every({f"at least {fmt(float(low))}": decide(v, low, "at least", alpha, unit),
+                         f"at most {fmt(float(high))}": decide(v, high, "at most", alpha, unit)})
+    return replace(both, reason=WITHIN)
+
+
 def exact(ok: bool, estimate: float | None = None, bar: float | None = None, reason: str = "",
           unit: str = "") -> Decision:
     """The outcome of a claim with an exact rule (a closed form, a count, a logged number, an identity)."""
@@ -240,6 +271,11 @@ def pool(decisions: Sequence[Decision]) -> Decision:
         if any(not d.values for d in tested) or bar is None or direction is None:
             raise ValueError("a run kept no per-seed values: it cannot be pooled, only shown")
         return decide([v for d in tested for v in d.values], bar, direction, alpha, tested[0].unit)
+    if rule == "every" and all(d.reason == WITHIN for d in tested):
+        (_, lo), (_, hi) = tested[0].parts
+        if lo.bar is None or hi.bar is None:
+            raise ValueError("an equivalence claim kept no band: it cannot be pooled, only shown")
+        return decide_within([v for d in tested for v in d.parts[0][1].values], lo.bar, hi.bar, lo.alpha, lo.unit)
     if rule == "every":
         names = [n for n, _ in tested[0].parts]
         if any([n for n, _ in d.parts] != names for d in tested):

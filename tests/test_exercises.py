@@ -9,6 +9,7 @@ import torch
 
 from sparsekit import masks as M
 from sparsekit.course import exercises as E
+from sparsekit.verdicts import decide
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +25,13 @@ def solutions(stem: str):
 def test_worked_solutions_pass():
     s = solutions("00_sparsity_tour")
     for id, answer in [("00.1", s.answer_1), ("00.2", s.my_magnitude_mask), ("00.3", s.my_global_masks),
-                       ("00.4", s.my_cubic)]:
+                       ("00.4", s.my_cubic), ("00.5", s.my_verdict)]:
+        assert E.grade(id, answer) == (True, "correct"), (id, E.grade(id, answer))
+    s = solutions("10_llm_pruning")
+    for id, answer in [("10.1", s.answer_1), ("10.2", s.my_wanda_mask), ("10.3", s.my_obs_column)]:
+        assert E.grade(id, answer) == (True, "correct"), (id, E.grade(id, answer))
+    s = solutions("08_sparse_training")
+    for id, answer in [("08.1", s.my_erk), ("08.2", s.my_rigl_grow), ("08.3", s.answer_3)]:
         assert E.grade(id, answer) == (True, "correct"), (id, E.grade(id, answer))
     s = solutions("01_lottery_tickets")
     for id, answer in [("01.1", s.answer_1), ("01.2", s.my_imp_round), ("01.3", s.my_early_stop),
@@ -80,9 +87,39 @@ def test_wrong_magnitude_masks_fail(name):
 
 
 def test_layerwise_is_not_global():
-    layerwise = lambda ws, s: {k: M.magnitude_mask(w, s) for k, w in ws.items()}
+    own = solutions("00_sparsity_tour").my_magnitude_mask
+    layerwise = lambda ws, s: {k: own(w, s) for k, w in ws.items()}
     ok, hint = E.grade("00.3", layerwise)
     assert ok is False and "layer-wise" in hint
+
+
+@pytest.mark.parametrize("id, copy", [
+    ("00.2", lambda w, s: M.magnitude_mask(w, s)),
+    ("00.3", lambda ws, s: M.global_magnitude_masks(ws, s)),
+    ("00.5", lambda d, bar: (decide(d, bar).lower, decide(d, bar).upper, decide(d, bar).verdict)),
+])
+def test_calling_the_library_function_is_not_an_answer(id, copy):
+    ok, hint = E.grade(id, copy)
+    assert ok is False and "write it yourself" in hint
+
+
+def test_wrong_verdict_rules_fail():
+    import math
+    import statistics
+
+    def one_sd(d, bar):  # the second edition's rule: mean -/+ one standard deviation
+        m, s = statistics.mean(d), statistics.stdev(d)
+        return m - s, m + s, "reproduced" if m - s >= bar else "not reproduced" if m + s < bar else "inconclusive"
+
+    def binary(d, bar):  # right bounds, but no "inconclusive"
+        from scipy import stats
+        m, s = statistics.mean(d), statistics.stdev(d)
+        h = stats.t.ppf(0.95, len(d) - 1) * s / math.sqrt(len(d))
+        return m - h, m + h, "reproduced" if m - h >= bar else "not reproduced"
+
+    for fn, hint in ((one_sd, "another width"), (binary, "verdict is not")):
+        ok, text = E.grade("00.5", fn)
+        assert ok is False and hint in text
 
 
 def test_wrong_cubic_schedules_fail():
@@ -251,3 +288,84 @@ def test_03_code_exercises():
     assert ok is False and "every* weight" in text
     ok, text = E.grade("03.3", lambda g, w, mask, lam: g + lam * mask * w)
     assert ok is False and "pruned weights (1 - E)" in text
+
+
+def test_10_exercises_catch_typical_mistakes():
+    import torch as t
+
+    assert "int" in E.grade("10.1", round(1536 * 0.6))[1] and E.grade("10.1", 1536 - 921)[0] is False
+    magnitude = lambda w, sq, s: t.ones_like(w, dtype=t.bool).scatter_(  # noqa: E731
+        1, t.sort(w.abs(), dim=1, stable=True).indices[:, : int(w.shape[1] * s)], False)
+    assert "magnitude" in E.grade("10.2", magnitude)[1]
+    squared = lambda w, sq, s: t.ones_like(w, dtype=t.bool).scatter_(  # noqa: E731
+        1, t.sort(w.abs() * sq, dim=1, stable=True).indices[:, : int(w.shape[1] * s)], False)
+    assert "square" in E.grade("10.2", squared)[1]
+
+    def no_spread(W, U, j, prune):
+        W = W.clone()
+        W[prune, j] = 0
+        return W
+
+    ok, hint = E.grade("10.3", no_spread)
+    assert ok is False and "error you spread" in hint
+
+
+def test_wrong_answers_of_08_get_hints():
+    import math
+
+    from sparsekit.masks import erk_densities
+
+    def uniform(shapes, density):
+        return {k: density for k in shapes}
+
+    def er(shapes, density):  # only the first two dimensions counted
+        numel = {k: math.prod(s) for k, s in shapes.items()}
+        raw = {k: (s[0] + s[1]) / (s[0] * s[1]) for k, s in shapes.items()}
+        dense = set()
+        while True:
+            sparse = [k for k in shapes if k not in dense]
+            budget = density * sum(numel.values()) - sum(numel[k] for k in dense)
+            eps = budget / sum(raw[k] * numel[k] for k in sparse)
+            over = {k for k in sparse if eps * raw[k] > 1}
+            if not over:
+                return {k: 1.0 if k in dense else eps * raw[k] for k in shapes}
+            dense |= over
+
+    def no_fixpoint(shapes, density):  # eps solved once, densities over 1 kept
+        numel = {k: math.prod(s) for k, s in shapes.items()}
+        raw = {k: sum(s) / numel[k] for k, s in shapes.items()}
+        eps = density * sum(numel.values()) / sum(raw[k] * numel[k] for k in shapes)
+        return {k: eps * raw[k] for k in shapes}
+
+    def calls_library(shapes, density):
+        return erk_densities(shapes, density)
+
+    hints = [E.grade("08.1", fn) for fn in (uniform, er, no_fixpoint, calls_library)]
+    assert all(ok is False for ok, _ in hints), hints
+    assert "Erdos-Renyi" in hints[1][1] and "exceeds 1" in hints[2][1] and "write it yourself" in hints[3][1]
+
+    def smallest(mask, grad, k):
+        score = grad.abs().flatten().clone()
+        score[mask.flatten()] = math.inf
+        out = mask.clone().flatten()
+        out[torch.topk(score, k, largest=False).indices] = True
+        return out.view(mask.shape)
+
+    def signed(mask, grad, k):
+        score = grad.flatten().clone()
+        score[mask.flatten()] = -math.inf
+        out = mask.clone().flatten()
+        out[torch.topk(score, k).indices] = True
+        return out.view(mask.shape)
+
+    def everywhere(mask, grad, k):  # forgets that active positions cannot grow
+        out = mask.clone().flatten()
+        out[torch.topk(grad.abs().flatten(), k).indices] = True
+        return out.view(mask.shape)
+
+    hints = [E.grade("08.2", fn) for fn in (smallest, signed, everywhere)]
+    assert all(ok is False for ok, _ in hints), hints
+    assert "smallest" in hints[0][1] and "magnitude" in hints[1][1] and "inactive" in hints[2][1]
+    for wrong in (26, 88, 66, 68):
+        ok, hint = E.grade("08.3", wrong)
+        assert ok is False and "67" not in hint

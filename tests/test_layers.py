@@ -80,6 +80,13 @@ def test_imports_flow_one_way():
     assert not bad, "imports against the direction library <- course <- studies:\n" + "\n".join(sorted(bad))
 
 
+def test_every_sparsekit_import_names_a_module_that_exists():
+    g = graph()
+    missing = sorted(f"{mod} imports {dep}" for mod, deps in g.items() for dep in deps
+                     if dep not in g and dep != "sparsekit")
+    assert not missing, "imports of sparsekit modules that do not exist:\n" + "\n".join(missing)
+
+
 def test_no_import_cycle():
     g = graph()
     state: dict[str, int] = {}

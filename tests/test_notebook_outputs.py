@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # notebooks whose second edition has landed, in the order they landed; add to the end, never remove
 CONVERTED = ["00_sparsity_tour", "01_lottery_tickets", "03_nm_sparsity", "04_sdr_memory", "07_sparse_kernels",
-             "05_lazy_neurons", "06_sparse_dynamics_mpc", "02_rnn_pruning"]
+             "05_lazy_neurons", "06_sparse_dynamics_mpc", "02_rnn_pruning", "08_sparse_training", "10_llm_pruning"]
 MAX_CELL_LINES = 40
 MIN_EXERCISES = 3
 

@@ -94,12 +94,14 @@ def test_ci_runs_make_test():
 def test_readme_verdict_counts_match_the_committed_results():
     """The README's per-lesson counts are the committed results' counts (one source of truth)."""
     text = (ROOT / "README.md").read_text()
-    rows = re.findall(r"^\| \[\d\d [^]]*\]\(notebooks/(\w+)\.ipynb\).*\| (\d+) / (\d+) / (\d+) \|$", text, re.M)
+    rows = re.findall(r"^\| \[\d\d [^]]*\]\(notebooks/(\w+)\.ipynb\).*\| (\d+) / (\d+) / (\d+) / (\d+) \|$",
+                      text, re.M)
     assert len(rows) == len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+    assert "reproduced / inconclusive / not reproduced / not tested |" in text
     for stem, *counts in rows:
         res = json.loads((ROOT / "results" / "quick" / f"{stem}.json").read_text())
         vs = [c["verdict"] for c in res["claims"]]
-        want = [vs.count("reproduced"), vs.count("not reproduced"), vs.count("not tested")]
+        want = [vs.count(v) for v in ("reproduced", "inconclusive", "not reproduced", "not tested")]
         assert [int(c) for c in counts] == want, f"{stem}: README says {counts}, results say {want}"
 
 

@@ -12,7 +12,18 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from sparsekit.course import compare
-from sparsekit.verdicts import ALPHA, Decision, bounds, contradicts, decide, decide_every, exact, not_tested, pool
+from sparsekit.verdicts import (
+    ALPHA,
+    Decision,
+    bounds,
+    contradicts,
+    decide,
+    decide_every,
+    decide_within,
+    exact,
+    not_tested,
+    pool,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -140,3 +151,23 @@ def test_ci_check_fails_only_on_a_contradiction(tmp_path, capsys):
     assert "CONTRADICTION: 01_a A1: reproduced -> not reproduced" in capsys.readouterr().err
     (fresh / "01_a.json").unlink()
     assert compare.main([str(fresh), str(committed)]) == 1  # nothing fresh to compare: the check fails
+
+
+def test_equivalence_claims_by_two_one_sided_tests():
+    inside = decide_within([0.1, -0.2, 0.05, 0.0], -1.0, 1.0)
+    assert inside.verdict == "reproduced" and inside.numbers() == "-0.0125 [-0.167, 0.142] within [-1, 1] (K=4)"
+    assert decide_within([3.0, 2.5, 2.8], -1.0, 1.0).verdict == "not reproduced"  # wholly above the band
+    assert decide_within([-3.0, -2.5, -2.8], -1.0, 1.0).verdict == "not reproduced"  # wholly below
+    assert decide_within([0.9, -0.8, 2.0], -1.0, 1.0).verdict == "inconclusive"
+    with pytest.raises(ValueError, match="low < high"):
+        decide_within([0.0, 1.0], 1.0, 1.0)
+    # TOST calibration: a true difference exactly on an end of the band is called equivalent at most alpha
+    rng = np.random.default_rng(7)
+    calls = [decide_within(rng.normal(1.0, 0.5, size=5), -1.0, 1.0).verdict for _ in range(20_000)]
+    assert calls.count("reproduced") / 20_000 <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / 20_000)
+    # pooled over base seeds, decided once on all the values, and printed as one band
+    a, b = decide_within([0.1, 0.3, -0.2], -1, 1), decide_within([0.0, 0.2, 0.1], -1, 1)
+    pooled = pool([a, b])
+    assert pooled == decide_within([0.1, 0.3, -0.2, 0.0, 0.2, 0.1], -1, 1)
+    assert pooled.numbers().endswith("within [-1, 1] (K=6)")
+    assert Decision.from_dict(json.loads(json.dumps(pooled.to_dict()))) == pooled

@@ -34,3 +34,19 @@ def my_global_masks(weights, sparsity):
 def my_cubic(t, s_f, t0, n, dt):
     k = min(max((t - t0) // dt, 0), n)
     return s_f * (1 - (1 - k / n) ** 3)
+
+
+# Exercise 5: the one-sided 95% bounds are mean -/+ t(0.95, K - 1) * s / sqrt(K); "at least bar" is
+# reproduced when L clears the bar, not reproduced when U misses it, inconclusive otherwise.
+def my_verdict(d, bar):
+    import math
+
+    from scipy import stats
+
+    k = len(d)
+    mean = sum(d) / k
+    s = math.sqrt(sum((x - mean) ** 2 for x in d) / (k - 1))
+    half = stats.t.ppf(0.95, k - 1) * s / math.sqrt(k)
+    lo, hi = mean - half, mean + half
+    verdict = "reproduced" if lo >= bar else "not reproduced" if hi < bar else "inconclusive"
+    return lo, hi, verdict

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -260,18 +261,35 @@ def quick_full_rows(root: str | Path) -> list[str]:
         if path.stem not in full:
             rows.append([name, counts(list(q.values())), "not run yet", "-"])
             continue
-        f = {cid: cl["verdict"] for cid, cl in full[path.stem]["claims"].items()}
+        claims = full[path.stem]["claims"]
+        waiting = sorted(cid for cid, cl in claims.items() if cl.get("redecided") is False)
+        f = {cid: cl["verdict"] for cid, cl in claims.items() if cid not in waiting}
         differ = [f"{cid} ({q.get(cid, 'absent')} -> {f.get(cid, 'absent')})" for cid in sorted(set(q) | set(f))
-                  if q.get(cid) != f.get(cid)]
+                  if cid not in waiting and q.get(cid) != f.get(cid)]
         seeds = full[path.stem].get("base_seeds") or full[path.stem]["seeds"]
+        wait = f"; {', '.join(waiting)} wait for a re-run" if waiting else ""
         rows.append([name, counts(list(q.values())),
-                     f"{counts(list(f.values()))} (base seeds {', '.join(str(x) for x in seeds)})",
+                     f"{counts(list(f.values()))} (base seeds {', '.join(str(x) for x in seeds)}){wait}",
                      "; ".join(differ) or "none"])
     return markdown_table(("lesson", f"quick (base seed 0): {COUNTS_HEADER}", f"full: {COUNTS_HEADER}",
                            "verdicts that differ (quick -> full)"), rows)
 
 
 README_MARKERS = ("<!-- quick-full:start -->", "<!-- quick-full:end -->")
+
+
+_LESSON_ROW = re.compile(r"^(\| \[\d\d [^]]*\]\(notebooks/(\w+)\.ipynb\).*\| )[^|]*( \|)$", re.M)
+
+
+def _lesson_counts(text: str, root: Path) -> str:
+    """The course table's last column: each lesson's quick-profile verdict counts (``counts``)."""
+    def row(m: re.Match) -> str:
+        path = root / "results" / "quick" / f"{m.group(2)}.json"
+        if not path.exists():
+            return m.group(0)
+        verdicts = [c["verdict"] for c in json.loads(path.read_text())["claims"]]
+        return m.group(1) + counts(verdicts) + m.group(3)
+    return _LESSON_ROW.sub(row, text)
 
 
 def update_readme_table(root: str | Path) -> bool:
@@ -284,7 +302,7 @@ def update_readme_table(root: str | Path) -> bool:
         raise ValueError(f"README.md has no {start} ... {end} block for the quick-vs-full table")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    new = head + start + "\n" + "\n".join(quick_full_rows(root)) + "\n" + end + tail
+    new = _lesson_counts(head, Path(root)) + start + "\n" + "\n".join(quick_full_rows(root)) + "\n" + end + tail
     if new != text:
         atomic_write_bytes(new.encode(), path)
     return new != text

@@ -30,7 +30,7 @@ from sparsekit import bench, kernels
 from sparsekit.activations import ActivationMeter
 from sparsekit.metrics import expected_calibration_error
 from sparsekit.roofline import mlp_block_macs
-from sparsekit.timing import measure
+from sparsekit.timing import measure_samples
 from sparsekit.train import evaluate, fit, train_epochs
 from sparsekit.verdicts import Decision, decide, decide_every
 
@@ -159,7 +159,8 @@ def time_mlp_block(block: nn.Module, x: torch.Tensor, reps: int = 30) -> dict:
     ``x`` (tokens x d): the first half (fc1 + activation; fc1 alone is timed too, to show what the
     activation costs), every dense way to do the second matmul (the
     fastest is the baseline) and sparsekit's activation-sparse kernel, all in one round-robin.
-    Returns the times, the block speed-up and the multiply-add ratio."""
+    Returns the median times, the block speed-up (of the medians, and of each interleaved
+    repetition: the paired values a timed claim decides on) and the multiply-add ratio."""
     with torch.no_grad():
         x = x.detach().cpu().contiguous()
         w1, w2 = block.fc1.weight.detach().cpu(), block.fc2.weight.detach().cpu()
@@ -167,14 +168,19 @@ def time_mlp_block(block: nn.Module, x: torch.Tensor, reps: int = 30) -> dict:
         w2t = w2.t().contiguous()
         dense = {k: m(w2) for k, m in bench.dense_methods(h).items()}
         diff = (kernels.sparse_input_matmul(h, w2t) - h @ w2.t()).abs().max().item()
-        t = measure({"fc1 alone": lambda: x @ w1.t(), "fc1 + activation": lambda: block.act(x @ w1.t()), **dense,
-                           "activation-sparse": lambda: kernels.sparse_input_matmul(h, w2t)}, reps=reps)
+        samples = measure_samples({"fc1 alone": lambda: x @ w1.t(), "fc1 + activation": lambda: block.act(x @ w1.t()),
+                                   **dense, "activation-sparse": lambda: kernels.sparse_input_matmul(h, w2t)},
+                                  reps=reps)
+    t = {k: float(np.median(v)) for k, v in samples.items()}
     best = min(dense, key=t.get)
     front, nz = t["fc1 + activation"], float((h != 0).float().mean())
     tokens, d_ff, d = h.shape[0], h.shape[1], x.shape[1]
+    per_rep = [(f + b) / (f + a) for f, b, a in zip(samples["fc1 + activation"], samples[best],
+                                                    samples["activation-sparse"])]
     return {"times_s": t, "best dense": best, "nonzero": nz, "max_abs_diff": diff,
             "second matmul speed-up": t[best] / t["activation-sparse"],
             "block speed-up": (front + t[best]) / (front + t["activation-sparse"]),
+            "block speed-up samples": per_rep,
             "block MAC ratio": mlp_block_macs(tokens, d, d_ff) / mlp_block_macs(tokens, d, d_ff, nz)}
 
 

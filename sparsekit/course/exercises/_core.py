@@ -35,19 +35,43 @@ class Exercise:
     id: str
     title: str
     grader: Grader
+    forbid: tuple[str, ...] = ()  # the library functions a "write it yourself" exercise re-implements
 
 
 EXERCISES: dict[str, Exercise] = {}
 
 
-def register(id: str, title: str):
-    def register(fn: Grader) -> Grader:
+def register(id: str, title: str, forbid: tuple[str, ...] = ()):
+    """Register a grader; ``forbid`` names the library functions the student's own function must not
+    call (the ones the exercise asks them to write)."""
+    def add(fn: Grader) -> Grader:
         if id in EXERCISES:
             raise ValueError(f"exercise {id!r} is registered twice")
-        EXERCISES[id] = Exercise(id, title, fn)
+        EXERCISES[id] = Exercise(id, title, fn, tuple(forbid))
         return fn
 
-    return register
+    return add
+
+
+def names_used(fn) -> set[str]:
+    """Every global and attribute name the code of ``fn`` (and of functions defined inside it) refers to."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return set()
+    out, todo = set(), [code]
+    while todo:
+        c = todo.pop()
+        out |= set(c.co_names) | set(c.co_freevars)  # globals and attributes, and names from an enclosing scope
+        todo += [k for k in c.co_consts if hasattr(k, "co_names")]
+    return out
+
+
+def _calls_the_library(fn, forbid: tuple[str, ...]) -> str | None:
+    hit = sorted(names_used(fn) & set(forbid))
+    if hit:
+        return (f"write it yourself: your function calls {hit[0]}, the library function this exercise asks you "
+                "to re-implement")
+    return None
 
 
 def grade(id: str, answer: Any, **context: Any) -> tuple[bool | None, str]:
@@ -59,6 +83,10 @@ def grade(id: str, answer: Any, **context: Any) -> tuple[bool | None, str]:
         raise KeyError(f"unknown exercise {id!r}; known: {', '.join(sorted(EXERCISES))}")
     if answer is None or answer is Ellipsis:
         return None, "not answered yet"
+    if callable(answer) and EXERCISES[id].forbid:
+        hint = _calls_the_library(answer, EXERCISES[id].forbid)
+        if hint:
+            return False, f"not yet - {hint}"
     try:
         hint = EXERCISES[id].grader(_StubGuard(answer) if callable(answer) else answer, **context)
     except _Unanswered:

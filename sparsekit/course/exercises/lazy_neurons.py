@@ -19,7 +19,7 @@ def _relu_nonzero(answer) -> str | None:
     return "relu(z) is non-zero exactly when z > 0: what is P(z > 0) for a symmetric law?"
 
 
-@register("05.2", "your own non-zero percentage of a batch of activations")
+@register("05.2", "your own non-zero percentage of a batch of activations", forbid=('nonzero_percent',))
 def _own_nonzero_percent(fn) -> str | None:
     if not callable(fn):
         return "give a function my_nonzero_percent(acts) returning a float (percent)"
@@ -70,7 +70,8 @@ def _own_block_macs(fn) -> str | None:
     return None
 
 
-@register("05.4", "your own expected calibration error")
+@register("05.4", "your own expected calibration error",
+          forbid=('expected_calibration_error',))
 def _own_ece(fn) -> str | None:
     from sparsekit.metrics import expected_calibration_error
 

@@ -24,7 +24,8 @@ def _nm_patterns(answer) -> str | None:
     return "choose which 2 of the 4 positions are kept"
 
 
-@register("03.2", "your own N:M mask along the input dimension")
+@register("03.2", "your own N:M mask along the input dimension",
+          forbid=('nm_mask', 'layer_nm_mask', 'nm_mask_conv'))
 def _own_nm_mask(fn) -> str | None:
     if not callable(fn):
         return "give a function my_nm_mask(w, n, m) that returns a bool mask of w's shape"

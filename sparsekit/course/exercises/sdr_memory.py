@@ -19,7 +19,7 @@ def _sdr_overlap(answer) -> str | None:
     return "each of the a active cells of one SDR is active in the other with probability a / n"
 
 
-@register("04.2", "your own exact false-match probability P_fp(n, a, s, theta)")
+@register("04.2", "your own exact false-match probability P_fp(n, a, s, theta)", forbid=('p_false_match',))
 def _own_p_false_match(fn) -> str | None:
     from sparsekit.sdr import p_false_match
 

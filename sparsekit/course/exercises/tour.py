@@ -25,7 +25,7 @@ def _kept_7x7(answer) -> str | None:
     return "a 7 x 7 layer has n = 49 weights; the maths above says how many are pruned"
 
 
-@register("00.2", "your own magnitude_mask(w, sparsity)")
+@register("00.2", "your own magnitude_mask(w, sparsity)", forbid=('magnitude_mask',))
 def _own_magnitude(fn) -> str | None:
     if not callable(fn):
         return "give a function my_magnitude_mask(w, sparsity) that returns a bool mask"
@@ -45,7 +45,8 @@ def _own_magnitude(fn) -> str | None:
     return None
 
 
-@register("00.3", "your own global_masks(weights, sparsity)")
+@register("00.3", "your own global_masks(weights, sparsity)",
+          forbid=('global_magnitude_masks', 'magnitude_mask'))
 def _own_global(fn) -> str | None:
     if not callable(fn):
         return "give a function my_global_masks(weights, sparsity) returning a dict of bool masks"
@@ -74,7 +75,7 @@ def _own_global(fn) -> str | None:
     return None
 
 
-@register("00.4", "your own cubic schedule s_t")
+@register("00.4", "your own cubic schedule s_t", forbid=('cubic_sparsity',))
 def _own_cubic(fn) -> str | None:
     if not callable(fn):
         return "give a function my_cubic(t, s_f, t0, n, dt) returning a float"
@@ -89,4 +90,36 @@ def _own_cubic(fn) -> str | None:
                     return f"at t = {t} (after the last update) your schedule gives {got:.4f}: it should hold s_f"
                 return (f"at t = {t} (t0 = {t0}, n = {n}, dt = {dt}) your schedule gives {got:.4f}; "
                         "check the cube, and that t snaps down to the last update t0 + k dt")
+    return None
+
+
+@register("00.5", "your own interval rule: (L, U, verdict) from paired differences and a bar",
+          forbid=("decide", "bounds", "verdict_of", "decide_every"))
+def _own_verdict(fn) -> str | None:
+    from sparsekit.verdicts import decide
+
+    if not callable(fn):
+        return "give a function my_verdict(d, bar) returning (L, U, verdict)"
+    cases = [([1.2, 0.4, 0.9], 0.0, "three paired differences, bar 0"),
+             ([0.3, -0.2, 0.5, 0.1], 0.0, "four paired differences, bar 0"),
+             ([-2.0, -1.5, -1.8], -1.0, "three differences, bar -1"),
+             ([9.5, 4.0, 6.0, 8.5, 5.5], 5.0, "five differences, bar 5")]
+    for d, bar, what in cases:
+        got = fn(list(d), bar)
+        if not isinstance(got, tuple) or len(got) != 3:
+            return "return a tuple (L, U, verdict)"
+        lo, hi, verdict = got
+        if isinstance(lo, bool) or not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)):
+            return f"on {what}: L and U must be numbers, got {type(lo).__name__} and {type(hi).__name__}"
+        want = decide(d, bar)
+        if not (math.isclose(lo, want.lower, rel_tol=1e-6, abs_tol=1e-9)
+                and math.isclose(hi, want.upper, rel_tol=1e-6, abs_tol=1e-9)):
+            mean = sum(d) / len(d)
+            if not math.isclose((lo + hi) / 2, mean, rel_tol=1e-6, abs_tol=1e-9):
+                return f"on {what}: [L, U] is not centred on the mean of the differences"
+            return (f"on {what}: your bounds are centred right but have another width: check the quantile of "
+                    "Student's t you use (one-sided, alpha = 0.05), its degrees of freedom, and the sqrt(K)")
+        if verdict != want.verdict:
+            return (f"on {what}: the bounds are right but the verdict is not; compare L and U with the bar "
+                    "as section 0 says (the verdicts are 'reproduced', 'inconclusive', 'not reproduced')")
     return None

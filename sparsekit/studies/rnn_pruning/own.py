@@ -240,6 +240,16 @@ def _need(table: pd.DataFrame, columns: set[str], what: str) -> None:
         raise ValueError(f"{what} lacks the columns {sorted(missing)}")
 
 
+def largest_drops(rows: pd.DataFrame, max_prune: int = 60) -> pd.Series:
+    """Each cell's largest accuracy drop right after pruning "both" at 0 < level <= ``max_prune`` %,
+    over seeds and levels (what R1 and X1 report)."""
+    _need(rows, {"seed", "cell", "kind", "prune", "epoch", "acc", "base"}, "rows")
+    low = rows[(rows.kind == "both") & (rows.epoch == 0) & (rows.prune > 0) & (rows.prune <= max_prune)]
+    if low.empty:
+        raise ValueError(f"rows hold no 'both' measurement at 0 < prune <= {max_prune}")
+    return (low.base - low.acc).groupby(low.cell).max()
+
+
 def keeps_base(rows: pd.DataFrame, max_prune: int = 60, margin: float = 0.01) -> tuple[Decision, pd.Series]:
     """R1: right after pruning both kinds at every level up to ``max_prune`` %, each cell keeps its
     base accuracy within ``margin``: per cell, the interval rule on each seed's largest drop (over
