@@ -147,6 +147,30 @@ def test_second_edition_shape(stem):
     assert n >= MIN_EXERCISES, f"{stem}: {n} graded exercises, need at least {MIN_EXERCISES}"
 
 
+CONTRACT_PARAMETERS = {"PROFILE", "SEED", "DEVICE", "RESULTS_DIR", "FIGURES_DIR"}
+
+
+def declared_parameters(nb) -> set[str]:
+    """The names papermill reads from the cell tagged ``parameters`` (what it can override)."""
+    from papermill.translators import PythonTranslator
+
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    return {p.name for p in PythonTranslator.inspect(cells[0])} if len(cells) == 1 else set()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_contract_parameter(path):
+    missing = CONTRACT_PARAMETERS - declared_parameters(load(path))
+    assert not missing, f"{path.name}: papermill does not read {sorted(missing)} from its one parameters cell"
+
+
+def test_parameter_check_catches_an_unparsable_line():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        'PROFILE = "quick"\nSEED = 0  # K = 3\nDEVICE = "auto"\nRESULTS_DIR = "r"\nFIGURES_DIR = "f"',
+        metadata={"tags": ["parameters"]})])
+    assert CONTRACT_PARAMETERS - declared_parameters(nb) == {"SEED"}
+
+
 def test_converted_list_names_real_notebooks_in_order():
     stems = [p.stem for p in NOTEBOOKS]
     assert all(s in stems for s in CONVERTED)

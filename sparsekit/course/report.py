@@ -41,6 +41,16 @@ def check_profile(profile: str) -> str:
     return one_of("PROFILE", profile, PROFILES)
 
 
+def check_device(device: str, accepted: tuple[str, ...] = ("auto", "cpu", "cuda")) -> str:
+    """A notebook's ``DEVICE`` parameter, refused with the accepted values where the lesson cannot
+    honour it (a CPU-only lesson accepts ``("auto", "cpu")``) rather than silently ignored.
+
+    >>> check_device("cpu", ("auto", "cpu"))
+    'cpu'
+    """
+    return one_of("DEVICE", device, accepted)
+
+
 TIMED_MARK = " (timed on this machine)"
 
 
