@@ -3,6 +3,7 @@
 # make reproduce   full profile, seeds 0-2, as tasks on Dask (resumable); results/full and figures/
 # make lab         JupyterLab on the notebooks
 # make book        the course site (static HTML) into build/book/html
+# make kit         the teacher's kit (nbgrader assignments, student release) into build/kit
 # The first target you run creates .venv and installs sparsekit into it, with its notebooks, book
 # and dev extras. torch comes from PyPI (a CUDA build on Linux, about 2.5 GB with its libraries);
 # on a machine without a GPU, `make install TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes
@@ -17,7 +18,7 @@ TORCH_INDEX ?=
 export NUMBA_CACHE_DIR ?= $(CURDIR)/build/numba-cache
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all install notebooks test unit nbval verdicts reproduce bench lab book lint types update-notebooks clean
+.PHONY: all install notebooks test unit nbval verdicts reproduce bench lab book kit lint types update-notebooks clean
 
 all: test
 
@@ -58,6 +59,10 @@ verdicts: $(STAMP)
 
 reproduce: $(STAMP)
 	$(PY) -m sparsekit.course.run --profile full --seeds 0 1 2 --results-dir results/full --figures-dir figures
+
+# the teacher's kit: every lesson's exercises as nbgrader assignments (teacher's copy, student release)
+kit: $(STAMP)
+	$(PY) -m sparsekit.course.kit build
 
 bench: $(STAMP)
 	$(PY) -m sparsekit.bench

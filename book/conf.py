@@ -18,6 +18,7 @@ suppress_warnings = ["mystnb.unknown_mime_type"]
 if (Path(__file__).parent / "_static" / "mathjax" / "tex-svg.js").exists():
     mathjax_path = "mathjax/tex-svg.js"
 html_static_path = ["_static"] if (Path(__file__).parent / "_static").exists() else []
+html_css_files = ["custom.css"]  # wide tables and code scroll inside their box
 
 # Where the repository is published: the Binder launch buttons and the source links use it.
 REPOSITORY = "sparsekit/sparsekit-notebooks"

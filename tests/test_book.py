@@ -22,7 +22,7 @@ from sparsekit.course import book
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PAGES = ["index.html", "syllabus.html", "claims.html"] + [
+PAGES = ["index.html", "syllabus.html", "verdicts.html", "glossary.html", "claims.html"] + [
     f"notebooks/{p.stem}.html" for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ]
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -66,9 +66,30 @@ def browser():
         b.close()
 
 
+# A table, code block or output wider than the article is "cut" unless it, or a box around it inside the
+# article, scrolls horizontally.
+CUT = """() => {
+  const article = document.querySelector('article') || document.body;
+  const right = article.getBoundingClientRect().right;
+  const cut = [];
+  for (const el of article.querySelectorAll('table, pre, .cell_output, .output')) {
+    const wide = el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > right + 1;
+    if (!wide) continue;
+    let scrolls = false;
+    for (let a = el; a && a !== article.parentElement; a = a.parentElement) {
+      const ox = getComputedStyle(a).overflowX;
+      if ((ox === 'auto' || ox === 'scroll') && a.getBoundingClientRect().right <= right + 1) { scrolls = true; break; }
+    }
+    if (!scrolls) cut.push(el.tagName.toLowerCase() + ': ' + (el.textContent || '').trim().slice(0, 50));
+  }
+  return cut;
+}"""
+
+
 def open_page(browser, url: str) -> dict:
-    """Load ``url``; return its HTTP status, JavaScript errors, failed requests and broken images."""
-    page = browser.new_page()
+    """Load ``url`` at 1280 x 900; return its HTTP status, JavaScript errors, failed requests, broken
+    images, the tables and code blocks cut at that width, and the ids its anchors can point to."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors, failed = [], []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -81,9 +102,11 @@ def open_page(browser, url: str) -> dict:
     n_images = page.evaluate("document.images.length")
     has_math = page.evaluate("document.querySelectorAll('mjx-container').length")
     links = page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'))")
+    cut = page.evaluate(CUT)
+    ids = page.evaluate("Array.from(document.querySelectorAll('[id]')).map(e => e.id)")
     page.close()
     return dict(status=response.status if response else None, errors=errors, failed=failed, broken=broken,
-                n_images=n_images, has_math=has_math, links=links)
+                n_images=n_images, has_math=has_math, links=links, cut=cut, ids=ids)
 
 
 def test_pages_open_without_errors(site, browser):
@@ -92,7 +115,7 @@ def test_pages_open_without_errors(site, browser):
     seen = {}
     for p in PAGES:
         r = seen[p] = open_page(browser, base + p)
-        bad = {k: r[k] for k in ("errors", "failed", "broken") if r[k]}
+        bad = {k: r[k] for k in ("errors", "failed", "broken", "cut") if r[k]}
         if r["status"] != 200:
             bad["status"] = r["status"]
         if bad:
@@ -104,14 +127,23 @@ def test_pages_open_without_errors(site, browser):
     assert seen["notebooks/00_sparsity_tour.html"]["has_math"] > 10
     linked = set(seen["index.html"]["links"])
     assert all(any(p in link for link in linked) for p in PAGES[1:]), "the intro does not link every page"
+    # every link into the glossary lands on an entry
+    anchors = set(seen["glossary.html"]["ids"])
+    into = {(p, link.split("#", 1)[1]) for p in PAGES for link in seen[p]["links"]
+            if "glossary.html#" in link}
+    assert into and not {a for a in into if a[1] not in anchors}, sorted(a for a in into if a[1] not in anchors)
 
 
 def test_the_checker_sees_a_broken_page(site, browser, tmp_path):
     out, base = site
     bad = out / "broken_fixture.html"
-    bad.write_text('<html><body><img src="missing.png"><script>undefinedFunction()</script></body></html>')
+    bad.write_text('<html><body><img src="missing.png"><script>undefinedFunction()</script>'
+                   '<article style="width: 600px"><pre style="overflow-x: visible">' + "x" * 400 + '</pre>'
+                   '<div style="overflow-x: auto"><table><tr><td>' + "y" * 400 + '</td></tr></table></div>'
+                   '</article></body></html>')
     try:
         r = open_page(browser, base + "broken_fixture.html")
     finally:
         bad.unlink()
     assert r["broken"] and r["errors"] and r["failed"]
+    assert r["cut"] == ["pre: " + "x" * 50]  # the pre is cut; the table scrolls inside its box

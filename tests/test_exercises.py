@@ -52,7 +52,34 @@ def test_wrong_values_get_a_hint_without_the_answer(capsys):
         out = capsys.readouterr().out
         assert ok is False and "not yet" in out
         assert str(truth) not in out.replace("7 x 7", "").replace("0.3", "")
-    assert E.grade("00.1", 34.0)[0] is False  # a float is not a count
+    # the right value in any reasonable type is accepted; a wrong type is named in plain words
+    import numpy as np
+    for same in (float(truth), np.int64(truth), torch.tensor(truth)):
+        assert E.grade("00.1", same) == (True, "correct")
+    assert "not whole" in E.grade("00.1", truth + 0.5)[1]
+    for wrong, words in (("34", "text"), (lambda: 34, "a function"), ([34], "a list")):
+        ok, text = E.grade("00.1", wrong)
+        assert ok is False and words in text and "_" not in text.split("got", 1)[1], text
+
+
+def test_the_library_function_is_refused_however_it_is_reached():
+    alias = M.magnitude_mask
+
+    def by_alias(w, s):
+        return alias(w, s)
+
+    def helper(w, s):
+        return M.magnitude_mask(w, s)
+
+    def by_helper(w, s):
+        return helper(w, s)
+
+    def by_attribute(w, s):
+        return M.magnitude_mask(w, s)
+
+    for fn in (by_alias, by_helper, by_attribute, M.magnitude_mask):
+        ok, text = E.grade("00.2", fn)
+        assert ok is False and "write it yourself" in text and "magnitude_mask" in text, fn
 
 
 def wrong_magnitude_masks():
@@ -196,7 +223,7 @@ def _ece_without_weights(probs, labels, bins):  # the mean gap over bins, not we
     ("06.2", lambda w, b, lo, hi: float(w @ lo + b), "two numbers"),
     ("06.3", lambda k, t: float(np.polyfit(k, np.log10(t), 1)[0]), "10 to that power"),
     ("02.2", _per_matrix_masks, "pools"), ("02.2", _strict_masks, ">= threshold"), ("02.2", 3, "function"),
-    ("02.3", _gru_reset_on_state, "reset gate multiplies"), ("02.3", lambda x, h, *w: h, "differs"),
+    ("02.3", _gru_reset_on_state, "reset gate acts"), ("02.3", lambda x, h, *w: h, "differs"),
 ])
 def test_code_exercises_of_02_05_and_06_catch_typical_mistakes(id, wrong, hint):
     ok, text = E.grade(id, wrong)
@@ -216,10 +243,10 @@ def test_code_exercises_of_07_catch_typical_mistakes(id, wrong, hint):
 
 @pytest.mark.parametrize("id,wrong,context,hint", [
     ("01.1", 0.0, {}, "compound"), ("01.1", 0.3, {}, "density after r rounds"),
-    ("01.4", 13, {}, "one round short"), ("01.4", 5, {}, "compound"), ("01.4", 14.0, {}, "whole number"),
+    ("01.4", 13, {}, "one round short"), ("01.4", 5, {}, "compound"), ("01.4", 14.5, {}, "whole number"),
     ("02.1", 2500, {}, "every gate"), ("02.1", 7500, {}, "GRU"),
     ("03.1", 12, {}, "ordered pairs"), ("03.1", 16, {}, "exactly 2"),
-    ("04.1", 0.02, {}, "sum it over"), ("05.1", 50, {}, "fraction, not a percentage"),
+    ("04.1", 0.02, {}, "more than one cell"), ("05.1", 50, {}, "fraction, not a percentage"),
     ("06.1", 8, {"horizon": 5}, "unrolled"), ("06.1", 80, {"horizon": 5}, "not two"),
     ("07.1", 6.7, {}, "values alone"), ("07.1", 13.4, {}, "2 bytes"), ("07.1", 9.6, {}, "MiB"),
     ("07.2", "compute", {"intensity": 2.0, "ridge": 10.0}, "ridge point"),

@@ -65,7 +65,8 @@ def stage(src: Path, root: Path | None = None) -> list[str]:
         raise FileNotFoundError(f"no notebooks in {root / 'notebooks'}")
     (src / "notebooks").mkdir()
     for nb in notebooks:
-        shutil.copy2(nb, src / "notebooks" / nb.name)
+        # a notebook links the course pages as ../book/x.md (right in a checkout); in the site they sit one up
+        (src / "notebooks" / nb.name).write_text(nb.read_text().replace("](../book/", "](../"))
     report = root / "results" / "quick" / "REPORT.md"
     if not report.exists():
         raise FileNotFoundError(f"{report} is missing: run `make update-notebooks` to write it")

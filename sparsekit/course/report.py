@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -288,23 +287,10 @@ def quick_full_rows(root: str | Path) -> list[str]:
 README_MARKERS = ("<!-- quick-full:start -->", "<!-- quick-full:end -->")
 
 
-_LESSON_ROW = re.compile(r"^(\| \[\d\d [^]]*\]\(notebooks/(\w+)\.ipynb\).*\| )[^|]*( \|)$", re.M)
-
-
-def _lesson_counts(text: str, root: Path) -> str:
-    """The course table's last column: each lesson's quick-profile verdict counts (``counts``)."""
-    def row(m: re.Match) -> str:
-        path = root / "results" / "quick" / f"{m.group(2)}.json"
-        if not path.exists():
-            return m.group(0)
-        verdicts = [c["verdict"] for c in json.loads(path.read_text())["claims"]]
-        return m.group(1) + counts(verdicts) + m.group(3)
-    return _LESSON_ROW.sub(row, text)
-
-
 def update_readme_table(root: str | Path) -> bool:
     """Rewrite the rows between the README's quick-full markers from the committed results; returns
-    whether the README changed. The runner calls it after ``--update-notebooks`` and full runs."""
+    whether the README changed. The runner calls it after ``--update-notebooks`` and full runs, and
+    then ``sparsekit.course.lessons.write`` for the course table (its verdict counts and runtimes)."""
     path = Path(root) / "README.md"
     text = path.read_text()
     start, end = README_MARKERS
@@ -312,7 +298,7 @@ def update_readme_table(root: str | Path) -> bool:
         raise ValueError(f"README.md has no {start} ... {end} block for the quick-vs-full table")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    new = _lesson_counts(head, Path(root)) + start + "\n" + "\n".join(quick_full_rows(root)) + "\n" + end + tail
+    new = head + start + "\n" + "\n".join(quick_full_rows(root)) + "\n" + end + tail
     if new != text:
         atomic_write_bytes(new.encode(), path)
     return new != text

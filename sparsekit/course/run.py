@@ -230,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         write_claims_report(paths.committed_quick, paths.committed_quick / "REPORT.md",
                             "Claims report: the committed notebooks (quick profile, seed 0)")
         update_readme_table(paths.root)
+        from .lessons import write as write_lessons
+        write_lessons(paths.root)  # the course table's verdict counts and runtimes, the syllabus, the cards
     atomic_write_bytes(json.dumps(runs, indent=2).encode(), paths.build / "runs.json")
     print(f"wrote {report}")
     failed = [r["notebook"] for r in runs if r["status"] != "ok"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import _number, register
+from ._core import _gen, _number, register
 
 
 @register("05.1", "fraction of relu(z) that is non-zero for z ~ N(0, 1)")
@@ -16,14 +16,14 @@ def _relu_nonzero(answer) -> str | None:
         return None
     if abs(answer - 50) < 1e-6:
         return "as a fraction, not a percentage"
-    return "relu(z) is non-zero exactly when z > 0: what is P(z > 0) for a symmetric law?"
+    return "sketch the density of N(0, 1) and shade the z for which relu(z) is non-zero"
 
 
 @register("05.2", "your own non-zero percentage of a batch of activations", forbid=('nonzero_percent',))
 def _own_nonzero_percent(fn) -> str | None:
     if not callable(fn):
         return "give a function my_nonzero_percent(acts) returning a float (percent)"
-    g = torch.Generator().manual_seed(5)
+    g = _gen(5)
     a = torch.relu(torch.randn(3, 7, 64, generator=g))
     ragged = torch.zeros(2, 8)
     ragged[0, :6] = 1.0  # token 0: 75% non-zero, token 1: none -> mean of per-token shares 37.5
@@ -42,7 +42,7 @@ def _own_nonzero_percent(fn) -> str | None:
             return f"on {what}: a percentage, not a fraction"
         if abs(got - 100.0 * float((x != 0).float().mean())) < 1e-6 and want != 100.0 * float((x != 0).float().mean()):
             return f"on {what}: count the entries that are > 0 (active), not those != 0"
-        return f"on {what}: your value is {got:.3f}; average, over tokens, the share of a token's d_ff entries > 0"
+        return f"on {what}: your value is {got:.3f}; check what section 1 takes the percentage over"
     return None
 
 
@@ -66,7 +66,7 @@ def _own_block_macs(fn) -> str | None:
             return f"on {what}: the first matmul (d -> d_ff) runs before the activation: it stays dense"
         if abs(got - 2 * t * d * f) <= 1e-6 * want + 0.5 and nz < 1:
             return f"on {what}: the second matmul needs only the non-zero activations' rows of W2^T"
-        return f"on {what}: your count is {got:.0f}; add tokens d d_ff (first matmul) and the second one's share"
+        return f"on {what}: your count is {got:.0f}; count each of the two matmuls on its own (section 7)"
     return None
 
 
@@ -77,7 +77,7 @@ def _own_ece(fn) -> str | None:
 
     if not callable(fn):
         return "give a function my_ece(probs, labels, bins) returning a float"
-    g = torch.Generator().manual_seed(7)
+    g = _gen(7)
     probs = torch.softmax(3 * torch.randn(500, 10, generator=g), -1)
     labels = torch.randint(0, 10, (500,), generator=g)
     sure = torch.zeros(4, 3)

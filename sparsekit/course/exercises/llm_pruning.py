@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import _number, register
+from ._core import _gen, _number, register
 
 
 @register("10.1", "weights Wanda prunes in one row of a 1536-input layer at 60% sparsity")
@@ -25,7 +25,7 @@ def _wanda_count(answer) -> str | None:
 
 
 def _wanda_cases():
-    g = torch.Generator().manual_seed(10)
+    g = _gen(10)
     return [(torch.randn(5, 12, generator=g), torch.rand(12, generator=g) * 4 + 0.1, 0.5, "a 5 x 12 layer at 50%"),
             (torch.randn(3, 20, generator=g), torch.rand(20, generator=g) ** 4, 0.6, "a 3 x 20 layer at 60%"),
             (torch.randn(4, 9, generator=g) * torch.linspace(0.1, 3, 9), torch.ones(9), 0.3,
@@ -75,7 +75,7 @@ def _obs_reference(W, U, j, prune_rows):
 def _own_obs_column(fn) -> str | None:
     if not callable(fn):
         return "give a function my_obs_column(W, U, j, prune_rows) returning the updated weight"
-    g = torch.Generator().manual_seed(11)
+    g = _gen(11)
     for rows, cols, j in ((4, 6, 0), (3, 8, 5), (5, 5, 4)):
         W = torch.randn(rows, cols, generator=g, dtype=torch.float64)
         X = torch.randn(50, cols, generator=g, dtype=torch.float64)
@@ -95,5 +95,5 @@ def _own_obs_column(fn) -> str | None:
             return f"column j = {j}: the pruned rows of column j must end at exactly zero"
         if torch.allclose(got[~prune], W[~prune]) and not torch.allclose(got[prune], want[prune]):
             return f"column j = {j}: the kept rows are right; check the error you spread over the pruned rows"
-        return f"column j = {j}: the later columns differ: the error is (w - q) divided by U[j, j], times U[j, j:]"
+        return f"column j = {j}: the later columns differ: compare how you spread the error with section 2's update"
     return None

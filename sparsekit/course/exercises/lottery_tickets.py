@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import _is_bool_like, _number, register
+from ._core import _gen, _is_bool_like, _kind, _number, _whole, register
 
 
 @register("01.1", "fraction of a layer left after 5 IMP rounds at 20%")
@@ -27,7 +27,7 @@ def _own_imp_round(fn) -> str | None:
 
     if not callable(fn):
         return "give a function my_imp_round(weights, masks, rates) that returns a dict of bool masks"
-    g = torch.Generator().manual_seed(4321)
+    g = _gen(4321)
     w = {"fc1": torch.randn(6, 8, generator=g), "fc2": torch.randn(3, 6, generator=g)}
     half = {"fc1": torch.rand(6, 8, generator=g) > 0.5, "fc2": torch.ones(3, 6, dtype=torch.bool)}
     ties = {"fc1": torch.tensor([[1.0, -1.0, 1.0, 0.5, -0.5, 2.0]]), "fc2": torch.tensor([[3.0, 3.0, -3.0, 1.0]])}
@@ -71,7 +71,7 @@ def _own_early_stop(fn) -> str | None:
     for steps, vl, ta, what in cases:
         got = fn(list(steps), list(vl), list(ta))
         if not isinstance(got, tuple) or len(got) != 2:
-            return f"on {what}: return a tuple (step, test accuracy), got {type(got).__name__}"
+            return f"on {what}: return a tuple (step, test accuracy), got {_kind(got)}"
         res = FitResult(steps=list(steps), val_loss=list(vl), test_acc=list(ta), val_acc=list(ta))
         later_min = max(i for i, v in enumerate(vl) if v == min(vl))
         if got == (steps[later_min], ta[later_min]) and res.early_stop_step != steps[later_min]:
@@ -87,13 +87,14 @@ def _own_early_stop(fn) -> str | None:
 
 @register("01.4", "IMP rounds at 20% needed to leave at most 5% of a layer")
 def _rounds_to_5(answer) -> str | None:
-    if not isinstance(answer, int) or isinstance(answer, bool):
-        return f"give a whole number of rounds (an int), got {type(answer).__name__}"
+    answer, bad = _whole(answer, "a whole number of rounds")
+    if bad:
+        return bad
     need = next(r for r in range(100) if 0.8**r <= 0.05)
     if answer == need:
         return None
     if answer == need - 1:
-        return "one round short: check that (1 - p)^r is at most 0.05 for your r, not just close to it"
+        return "one round short: after your number of rounds a little more than 5% is still left"
     if answer == 5:
         return "rounds do not remove 20% of the original layer each; they compound"
-    return "solve (1 - p)^r <= 0.05 for the smallest whole r (take logarithms)"
+    return "find the first round after which at most 5% of the layer is left"

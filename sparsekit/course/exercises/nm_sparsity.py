@@ -8,20 +8,21 @@ import torch
 
 from sparsekit import masks as M
 
-from ._core import _is_bool_like, register
+from ._core import _gen, _is_bool_like, _whole, register
 
 
 @register("03.1", "number of 2:4 patterns in one group of 4")
 def _nm_patterns(answer) -> str | None:
-    if not isinstance(answer, int) or isinstance(answer, bool):
-        return f"give a whole number (an int), got {type(answer).__name__}"
+    answer, bad = _whole(answer, "a whole number")
+    if bad:
+        return bad
     if answer == math.comb(4, 2):
         return None
     if answer == 4 * 3:
         return "that counts ordered pairs; a mask only says *which* two are kept"
     if answer == 2**4:
         return "that counts every mask of 4 entries; exactly 2 must be kept"
-    return "choose which 2 of the 4 positions are kept"
+    return "a 2:4 mask is fixed by which entries it keeps: count the distinct masks"
 
 
 @register("03.2", "your own N:M mask along the input dimension",
@@ -29,7 +30,7 @@ def _nm_patterns(answer) -> str | None:
 def _own_nm_mask(fn) -> str | None:
     if not callable(fn):
         return "give a function my_nm_mask(w, n, m) that returns a bool mask of w's shape"
-    g = torch.Generator().manual_seed(99)
+    g = _gen(99)
     ties = torch.tensor([[1.0, -1.0, 1.0, 0.5, 2.0, 2.0, -2.0, 0.1]])
     cases = [(torch.randn(3, 8, generator=g), 2, 4, "a 3 x 8 weight at 2:4"),
              (torch.randn(2, 16, generator=g), 1, 4, "a 2 x 16 weight at 1:4"),
@@ -56,7 +57,7 @@ def _own_nm_mask(fn) -> str | None:
 def _own_srste_grad(fn) -> str | None:
     if not callable(fn):
         return "give a function my_srste_grad(grad, weight, mask, lambda_w) returning the dense weights' gradient"
-    g = torch.Generator().manual_seed(5)
+    g = _gen(5)
     w = torch.randn(4, 8, generator=g)
     mask = M.nm_mask(w, 2, 4)
     grad = torch.randn(4, 8, generator=g)
@@ -71,5 +72,5 @@ def _own_srste_grad(fn) -> str | None:
             return "the straight-through estimator passes the gradient to *every* weight, pruned ones too"
         if torch.allclose(got, grad + lam * mask * w, atol=1e-7):
             return "the decay acts on the pruned weights (1 - E), not on the kept ones"
-        return f"with lambda_w = {lam} your gradient differs from g + lambda_w (1 - E) * W"
+        return f"with lambda_w = {lam} your gradient differs from SR-STE's: compare your decay term with section 2"
     return None

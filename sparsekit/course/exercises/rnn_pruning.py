@@ -6,13 +6,14 @@ import torch
 
 from sparsekit import masks as M
 
-from ._core import register
+from ._core import _gen, _whole, register
 
 
 @register("02.1", "weights in weight_hh_l0 of a 50-unit LSTM")
 def _lstm_hh(answer) -> str | None:
-    if not isinstance(answer, int) or isinstance(answer, bool):
-        return f"give a whole number of weights (an int), got {type(answer).__name__}"
+    answer, bad = _whole(answer, "a whole number of weights")
+    if bad:
+        return bad
     h = 50
     if answer == 4 * h * h:
         return None
@@ -22,14 +23,14 @@ def _lstm_hh(answer) -> str | None:
         return "3 gates is a GRU; count an LSTM's gates"
     if answer in (4 * h * (h + 1), 4 * h * 2 * h):
         return "weight_hh holds only the hidden-to-hidden weights (no bias, no input weights)"
-    return "weight_hh_l0 has shape (gates * hidden, hidden)"
+    return "build a torch LSTM of 50 units and look at weight_hh_l0's shape"
 
 
 @register("02.2", "your own pooled percentile masks (the thesis's pruning rule)")
 def _own_thesis_masks(fn) -> str | None:
     if not callable(fn):
         return "give a function my_thesis_masks(weights, percent) returning {name: bool mask}"
-    g = torch.Generator().manual_seed(2)
+    g = _gen(2)
     big, small = torch.randn(12, 5, generator=g), 0.1 * torch.randn(6, 4, generator=g)
     cases = [({"a": big, "b": small}, 50, "two matrices of different scales at 50%"),
              ({"a": big}, 90, "one matrix at 90%"), ({"a": big, "b": small}, 100, "two matrices at 100%"),
@@ -57,7 +58,7 @@ def _own_thesis_masks(fn) -> str | None:
 def _own_gru_step(fn) -> str | None:
     if not callable(fn):
         return "give a function my_gru_step(x, h, w_ih, w_hh, b_ih, b_hh) returning the next hidden state"
-    g = torch.Generator().manual_seed(3)
+    g = _gen(3)
     for n_in, n_h, zero_hh, what in [(4, 3, False, "a 4-input, 3-unit GRU"), (5, 6, False, "a 5-input, 6-unit GRU"),
                                      (4, 3, True, "a GRU whose w_hh is all zero (100% h2h pruned)")]:
         cell = torch.nn.GRUCell(n_in, n_h)
@@ -75,5 +76,5 @@ def _own_gru_step(fn) -> str | None:
         if torch.allclose(got, want, atol=1e-5):
             continue
         return (f"on {what}: your state differs (largest gap {float((got - want).abs().max()):.3g}); torch stacks "
-                f"the gates as reset, update, new; the reset gate multiplies (W_hn h + b_hn); h' = (1 - z) n + z h")
+                f"the gates in its own order (see torch.nn.GRU's documentation) and check where the reset gate acts")
     return None

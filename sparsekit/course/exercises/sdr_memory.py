@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import _number, register
+from ._core import _number, _rng, register
 
 
 @register("04.1", "expected overlap of two random SDRs, n = 2048, a = 40")
@@ -15,8 +15,8 @@ def _sdr_overlap(answer) -> str | None:
     if abs(answer - round(40 * 40 / 2048, 3)) < 5e-4:
         return None
     if abs(answer - 40 / 2048) < 5e-4:
-        return "that is the chance one given cell is active in the other SDR; sum it over the a active cells"
-    return "each of the a active cells of one SDR is active in the other with probability a / n"
+        return "that is one cell's chance; the overlap counts over more than one cell"
+    return "write the overlap as a sum of indicators, one per active cell of the first SDR, and take expectations"
 
 
 @register("04.2", "your own exact false-match probability P_fp(n, a, s, theta)", forbid=('p_false_match',))
@@ -48,7 +48,7 @@ def _own_win_probabilities(fn) -> str | None:
 
     if not callable(fn):
         return "give a function my_win_probabilities(v, eta) returning an array of v's shape"
-    rng = np.random.default_rng(7)
+    rng = _rng(7)
     mem = SparseyMemory(num_inputs=4, q=3, k=5)
     for eta in (1.0, 5.0, 1001.0):
         v = rng.random((3, 5))
@@ -62,6 +62,6 @@ def _own_win_probabilities(fn) -> str | None:
             return "each CM's probabilities must sum to 1: renormalise mu within each row (CM), not over all cells"
         if not np.allclose(got, want, rtol=1e-6, atol=1e-12):
             if eta == 1.0:
-                return "at eta = 1 every cell is equally likely (mu = 1): check the (eta - 1) numerator and the + 1"
-            return "the shape of mu is off: mu = (eta - 1) / (1 + sigma1 exp(-sigma2 (V - sigma3))) + 1"
+                return "at eta = 1 every cell should be equally likely; check what your mu gives there"
+            return "the shape of mu is off: compare your mu with section 6's at a few V between 0 and 1"
     return None

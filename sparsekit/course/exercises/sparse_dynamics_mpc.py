@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import _number, register
+from ._core import _number, _rng, _whole, register
 
 
 @register("06.1", "the most binary variables of the MILP (8 ReLUs, the notebook's horizon)")
 def _milp_binaries(answer, horizon: int) -> str | None:
-    if not isinstance(answer, int) or isinstance(answer, bool):
-        return f"give a whole number (an int), got {type(answer).__name__}"
+    answer, bad = _whole(answer, "a whole number")
+    if bad:
+        return bad
     if answer == 8 * horizon:
         return None
     if answer == 8:
@@ -25,7 +26,7 @@ def _own_preactivation_bounds(fn) -> str | None:
 
     if not callable(fn):
         return "give a function my_bounds(w, b, z_lo, z_hi) returning (L, U)"
-    rng = np.random.default_rng(3)
+    rng = _rng(3)
     cases = [(np.array([1.0, -2.0]), 0.5, np.array([-1.0, 0.0]), np.array([1.0, 2.0]), "a mixed-sign weight row"),
              (rng.normal(size=4), rng.normal(), -rng.uniform(size=4), rng.uniform(size=4), "a random row over a box"),
              (np.array([3.0, -1.0]), 0.0, np.array([0.2, 0.1]), np.array([0.2, 0.1]), "a point (z_lo = z_hi)")]
@@ -43,7 +44,7 @@ def _own_preactivation_bounds(fn) -> str | None:
             return f"on {what}: a negative weight takes its smallest value at the input's upper end"
         if gl > gu:
             return f"on {what}: your L is above your U"
-        return f"on {what}: L sums, per input, the smaller of w_i z_lo_i and w_i z_hi_i (U the larger), plus b"
+        return f"on {what}: your (L, U) is not the tightest interval: every input may sit anywhere in its range"
     return None
 
 
@@ -66,5 +67,5 @@ def _own_growth_factor(fn) -> str | None:
             return f"on {what}: that is the slope of log10(time); the factor per ReLU is 10 to that power"
         if abs(got - np.exp(np.polyfit(np.asarray(relus, float), secs, 1)[0])) < 1e-6:
             return f"on {what}: fit a line to the *logarithm* of the times"
-        return f"on {what}: fit log10(seconds) = a + b * relus by least squares; the factor is 10**b"
+        return f"on {what}: your factor does not match a least-squares fit of the growth that section 3 describes"
     return None

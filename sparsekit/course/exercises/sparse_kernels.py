@@ -19,7 +19,7 @@ def _csr_megabytes(answer) -> str | None:
         return "uint16 indices take 2 bytes, not 4"
     if abs(answer - nnz * 6 / 2**20) < 0.06:
         return "a megabyte here is 10^6 bytes (MB), not 2^20 (MiB)"
-    return "kept weights x (bytes per value + bytes per index), in units of 10^6 bytes"
+    return "count the bytes each kept weight needs (section 1), then convert to megabytes"
 
 
 @register("07.2", "is the dense decode product compute- or memory-bound on this machine")

@@ -8,7 +8,7 @@ import torch
 
 from sparsekit.masks import erk_densities
 
-from ._core import _number, register
+from ._core import _gen, _number, register
 
 _ERK_CASES = [
     ({"conv1": (32, 1, 5), "conv2": (32, 32, 5), "fc": (10, 320)}, 0.1, "a small 1-D CNN at density 0.1"),
@@ -45,7 +45,7 @@ def _own_erk(fn) -> str | None:
 
 
 def _grow_cases():
-    g = torch.Generator().manual_seed(8)
+    g = _gen(8)
     cases = []
     for shape, active, k in (((6, 5), 8, 3), ((4, 9), 20, 5), ((3, 3), 4, 1), ((5, 4), 10, 0)):
         mask = torch.zeros(shape, dtype=torch.bool).flatten()
@@ -109,6 +109,6 @@ def _matched_width(answer) -> str | None:
     if h in (25, 26):
         return "10% of the width is not 10% of the weights: the hidden-to-hidden layer grows with the width squared"
     if h == round(math.sqrt(nnz)):
-        return "close, but count the input and output layers too: h*h + 40*h + 10*h weights"
+        return "close, but count the weights of every layer, the input and output layers too"
     weights = h * h + 50 * h
-    return f"a 40-{h}-{h}-10 MLP has {weights} weights; the sparse one keeps {nnz:.0f}"
+    return f"a 40-{h}-{h}-10 MLP has {weights} weights: count the sparse network's non-zeros and compare"

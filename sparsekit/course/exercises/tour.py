@@ -8,21 +8,22 @@ import torch
 
 from sparsekit import masks as M
 
-from ._core import _is_bool_like, _weight_cases, register
+from ._core import _gen, _is_bool_like, _kind, _weight_cases, _whole, register
 
 
 @register("00.1", "weights kept by magnitude_mask on a 7 x 7 layer at sparsity 0.3")
 def _kept_7x7(answer) -> str | None:
-    if not isinstance(answer, int) or isinstance(answer, bool):
-        return f"give a whole number of weights (an int), got {type(answer).__name__}"
+    answer, bad = _whole(answer, "a whole number of weights")
+    if bad:
+        return bad
     truth = int(M.magnitude_mask(torch.randn(7, 7), 0.3).sum())
     if answer == truth:
         return None
     if answer == 49 - math.floor(0.3 * 49) or answer == 49 - math.ceil(0.3 * 49) or answer == math.floor(0.7 * 49):
-        return "close: count the pruned weights first, round(s * n) with Python's round, then subtract"
+        return "close: check how section 1 turns a sparsity into a count of pruned weights"
     if answer == round(0.3 * 49):
         return "that counts the pruned weights; the question asks how many are kept"
-    return "a 7 x 7 layer has n = 49 weights; the maths above says how many are pruned"
+    return "section 1 says how many weights a mask prunes at a given sparsity; the question asks how many stay"
 
 
 @register("00.2", "your own magnitude_mask(w, sparsity)", forbid=('magnitude_mask',))
@@ -50,7 +51,7 @@ def _own_magnitude(fn) -> str | None:
 def _own_global(fn) -> str | None:
     if not callable(fn):
         return "give a function my_global_masks(weights, sparsity) returning a dict of bool masks"
-    g = torch.Generator().manual_seed(99)
+    g = _gen(99)
     cases = [
         ({"a": torch.randn(8, 10, generator=g), "b": torch.randn(3, 8, generator=g) * 3}, 0.6),
         ({"a": torch.randn(20, 5, generator=g) * 0.1, "b": torch.randn(5, 4, generator=g)}, 0.8),
@@ -110,7 +111,7 @@ def _own_verdict(fn) -> str | None:
             return "return a tuple (L, U, verdict)"
         lo, hi, verdict = got
         if isinstance(lo, bool) or not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)):
-            return f"on {what}: L and U must be numbers, got {type(lo).__name__} and {type(hi).__name__}"
+            return f"on {what}: L and U must be numbers, got {_kind(lo)} and {_kind(hi)}"
         want = decide(d, bar)
         if not (math.isclose(lo, want.lower, rel_tol=1e-6, abs_tol=1e-9)
                 and math.isclose(hi, want.upper, rel_tol=1e-6, abs_tol=1e-9)):
