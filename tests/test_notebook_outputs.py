@@ -81,6 +81,27 @@ def figure_problems(nb) -> list[str]:
     return bad
 
 
+def caption_problems(nb) -> list[str]:
+    """Every stored figure is followed by its caption cell, "*Figure L.k - what it shows. The takeaway.*",
+    numbered in order."""
+    bad, k = [], 0
+    for i, c in enumerate(nb.cells):
+        n_img = sum(1 for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
+        if not n_img:
+            continue
+        k += 1
+        nxt = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
+        m = re.match(r"\*Figure (\d+)\.(\d+) - (.+)\*\s*$", nxt.source, re.S) if nxt is not None and \
+            nxt.cell_type == "markdown" else None
+        if m is None:
+            bad.append(f"cell {i}: a figure without its caption cell ('*Figure N.{k} - ...*') after it")
+        elif int(m.group(2)) != k:
+            bad.append(f"cell {i}: caption numbered {m.group(1)}.{m.group(2)}, expected figure {k} of the lesson")
+        elif len(re.findall(r"[.:;]", m.group(3))) < 1:
+            bad.append(f"cell {i}: the caption needs a takeaway sentence after what the figure shows")
+    return bad
+
+
 def widget_problems(nb) -> list[str]:
     bad = ["notebook metadata holds widget state"] if "widgets" in nb.metadata else []
     return bad + [f"cell {i}: widget output" for i, c in code_cells(nb)
@@ -125,6 +146,7 @@ def graded_exercises(nb) -> int:
 
 CHECKS = {
     "figures": figure_problems,
+    "captions": caption_problems,
     "widgets": widget_problems,
     "stderr": stderr_problems,
     "paths": path_problems,
@@ -191,6 +213,12 @@ def test_rules_catch_bad_notebooks():
     assert figure_problems(_nb_with("plt.show()", [plain]))
     png = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}, "metadata": {}}
     assert not figure_problems(_nb_with("plt.show()", [png]))
+    uncaptioned = _nb_with("plt.show()", [png])
+    assert caption_problems(uncaptioned)
+    uncaptioned.cells.append(nbformat.v4.new_markdown_cell("*Figure 3.2 - the curve. It rises.*"))
+    assert "expected figure 1" in caption_problems(uncaptioned)[0]
+    uncaptioned.cells[-1].source = "*Figure 3.1 - the curve. It rises.*"
+    assert not caption_problems(uncaptioned)
     assert figure_problems(_nb_with("if x:\n    plt.show()\nelse:\n    plt.show()", [plain]))
     assert not figure_problems(_nb_with("if x:\n    plt.show()\nelse:\n    print('not run')", [plain]))
     widget = {"output_type": "display_data", "data": {WIDGET_MIME: {"model_id": "x"}, "text/plain": "0%"},
