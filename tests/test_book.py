@@ -22,7 +22,8 @@ from sparsekit.course import book
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PAGES = ["index.html", "syllabus.html", "verdicts.html", "glossary.html", "claims.html"] + [
+PAGES = ["index.html", "syllabus.html", "verdicts.html", "glossary.html", "claims.html", "contract.html",
+         "thesis_reber.html"] + [
     f"notebooks/{p.stem}.html" for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ]
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
