@@ -291,15 +291,6 @@ def card(ls: Lesson) -> str:
     return "\n".join(lines)
 
 
-def _replace(text: str, markers: tuple[str, str], body: str, where: str) -> str:
-    start, end = markers
-    if start not in text or end not in text:
-        raise ValueError(f"{where} has no {start} ... {end} block")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return head + start + "\n" + body + "\n" + end + tail
-
-
 def _with_card(nb: dict, ls: Lesson) -> dict:
     cell = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
     text = "".join(cell["source"])
@@ -313,13 +304,14 @@ def _with_card(nb: dict, ls: Lesson) -> dict:
 
 def _generated(root: Path, lessons: list[Lesson]) -> dict[Path, str]:
     """Every generated file's new text, keyed by path."""
+    from .report import replace_block
     out = {}
     readme = root / "README.md"
-    out[readme] = _replace(readme.read_text(), MARKERS["readme"], readme_table(lessons), "README.md")
+    out[readme] = replace_block(readme.read_text(), MARKERS["readme"], readme_table(lessons), "README.md")
     syl = root / "book" / "syllabus.md"
-    out[syl] = _replace(syl.read_text(), MARKERS["syllabus"], syllabus_block(lessons), "book/syllabus.md")
+    out[syl] = replace_block(syl.read_text(), MARKERS["syllabus"], syllabus_block(lessons), "book/syllabus.md")
     idx = root / "book" / "index.md"
-    out[idx] = _replace(idx.read_text(), MARKERS["index"], index_block(lessons), "book/index.md")
+    out[idx] = replace_block(idx.read_text(), MARKERS["index"], index_block(lessons), "book/index.md")
     for ls in lessons:
         path = root / "notebooks" / ls.file
         nb = _with_card(json.loads(path.read_text()), ls)

@@ -22,6 +22,7 @@ __all__ = [
     "Claim",
     "mean_std",
     "quick_full_rows",
+    "replace_block",
     "update_readme_table",
     "Report",
     "load_results",
@@ -287,18 +288,24 @@ def quick_full_rows(root: str | Path) -> list[str]:
 README_MARKERS = ("<!-- quick-full:start -->", "<!-- quick-full:end -->")
 
 
+def replace_block(text: str, markers: tuple[str, str], body: str, where: str) -> str:
+    """``text`` with what lies between the two marker lines replaced by ``body``; ValueError naming
+    ``where`` when a marker is missing."""
+    start, end = markers
+    if start not in text or end not in text:
+        raise ValueError(f"{where} has no {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + start + "\n" + body + "\n" + end + tail
+
+
 def update_readme_table(root: str | Path) -> bool:
     """Rewrite the rows between the README's quick-full markers from the committed results; returns
     whether the README changed. The runner calls it after ``--update-notebooks`` and full runs, and
     then ``sparsekit.course.lessons.write`` for the course table (its verdict counts and runtimes)."""
     path = Path(root) / "README.md"
     text = path.read_text()
-    start, end = README_MARKERS
-    if start not in text or end not in text:
-        raise ValueError(f"README.md has no {start} ... {end} block for the quick-vs-full table")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    new = head + start + "\n" + "\n".join(quick_full_rows(root)) + "\n" + end + tail
+    new = replace_block(text, README_MARKERS, "\n".join(quick_full_rows(root)), "README.md (the quick-vs-full table)")
     if new != text:
         atomic_write_bytes(new.encode(), path)
     return new != text

@@ -83,9 +83,9 @@ def _calls_the_library(fn, forbid: tuple[str, ...], _seen: set[int] | None = Non
     if id(fn) in seen:
         return None
     seen.add(id(fn))
-    if _is_forbidden(getattr(fn, "fn", fn), forbid):  # the library function itself, under the student's name
-        return (f"write it yourself: your answer is {getattr(fn, 'fn', fn).__name__}, the library function this "
-                "exercise asks you to re-implement")
+    if _is_forbidden(fn, forbid):  # the library function itself, under the student's name
+        return (f"write it yourself: your answer is {fn.__name__}, the library function this exercise asks you "
+                "to re-implement")
     names = names_used(fn)
     hit = sorted(names & set(forbid))
     scope = dict(getattr(fn, "__globals__", {}))
@@ -217,7 +217,7 @@ def _plain(x):
 
 def _kind(x) -> str:
     """What a student gave, in words and without the package's internal class names."""
-    if isinstance(x, _StubGuard) or callable(x):
+    if callable(x):  # a student's function, bare or in its _StubGuard
         return "a function"
     if isinstance(x, bool):
         return "True or False"
