@@ -28,6 +28,7 @@ __all__ = [
     "prune_surviving",
     "global_magnitude_masks",
     "global_prune_surviving",
+    "collapse_point",
     "percentile_masks",
     "random_mask",
     "erk_densities",
@@ -187,6 +188,36 @@ def global_prune_surviving(
     tensor refused as in :func:`global_magnitude_masks`)."""
     f = _check_rate(rate)
     return _global(weights, masks, lambda n, n_alive: (n - n_alive) + round(f * n_alive), allow_empty_layers)
+
+
+def collapse_point(weights: Mapping[str, torch.Tensor]) -> tuple[str, int]:
+    """Where one global magnitude threshold first empties a tensor (layer collapse, in the sense of
+    Tanaka et al. 2020): ``(name, k)`` with ``k`` the smallest number of pooled weights whose pruning
+    by :func:`global_magnitude_masks` (same order, lower index first among ties) leaves tensor
+    ``name`` with none. Any sparsity ``s`` with ``round(s * total) >= k`` collapses it; below, no
+    tensor is empty. ``k / total`` is the collapse sparsity.
+
+    >>> collapse_point({"a": torch.tensor([3.0, 4.0]), "b": torch.tensor([1.0, 2.0, 5.0])})
+    ('a', 4)
+    """
+    if not weights:
+        raise ValueError("weights is empty: give at least one tensor")
+    names = list(weights)
+    ws = [_check_weight(weights[k], f"weights[{k!r}]") for k in names]
+    empty = [k for k, w in zip(names, ws) if w.numel() == 0]
+    if empty:
+        raise ValueError(f"weights holds tensors with no entries, which are empty already: {empty}")
+    scores = torch.cat([w.detach().abs().flatten().double().cpu() for w in ws])
+    rank = torch.empty(scores.numel(), dtype=torch.long)
+    rank[torch.argsort(scores, stable=True)] = torch.arange(scores.numel())
+    best, start = None, 0
+    for k, w in zip(names, ws):
+        last = int(rank[start : start + w.numel()].max()) + 1  # the tensor is empty once this many are pruned
+        if best is None or last < best[1]:
+            best = (k, last)
+        start += w.numel()
+    assert best is not None
+    return best
 
 
 def percentile_masks(weights: Mapping[str, torch.Tensor], percent: float) -> dict[str, torch.Tensor]:

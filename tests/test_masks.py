@@ -281,3 +281,46 @@ def test_erk_power_and_dense_layers():
     assert sum(d[k] * n[k] for k in shapes) == pytest.approx(0.3 * sum(n.values()))
     with pytest.raises(ValueError, match="too low to keep"):
         M.erk_densities({"a": (10, 10), "b": (100, 100)}, 0.001, dense=["a"])
+
+
+# ---------------------------------------------------------------------- layer collapse
+
+
+def _collapse_oracle(ws):
+    """Brute force with numpy: prune the pooled weights one at a time in the stable ascending order
+    of |w| and stop at the first tensor left with none."""
+    names = list(ws)
+    flat = np.concatenate([ws[n].abs().flatten().double().numpy() for n in names])
+    owner = np.concatenate([np.full(ws[n].numel(), i) for i, n in enumerate(names)])
+    left = np.array([ws[n].numel() for n in names])
+    for k, j in enumerate(np.argsort(flat, kind="stable"), start=1):
+        left[owner[j]] -= 1
+        if left[owner[j]] == 0:
+            return names[owner[j]], k
+    raise AssertionError("unreachable")
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=4), seed=st.integers(0, 10_000),
+       ties=st.booleans())
+def test_collapse_point_matches_brute_force_and_global_masks(sizes, seed, ties):
+    g = torch.Generator().manual_seed(seed)
+    ws = {f"w{i}": (torch.randint(-3, 4, (n,), generator=g).float() if ties else torch.randn(n, generator=g))
+          for i, n in enumerate(sizes)}
+    name, k = M.collapse_point(ws)
+    assert (name, k) == _collapse_oracle(ws)
+    total = sum(sizes)
+    # one fewer pruned leaves every tensor a weight; k pruned empties `name` (exact counts: s = k / total)
+    if k - 1 > 0:
+        before = M.global_magnitude_masks(ws, (k - 1) / total, allow_empty_layers=True)
+        assert all(m.any() for m in before.values())
+    if k < total:
+        at = M.global_magnitude_masks(ws, k / total, allow_empty_layers=True)
+        assert not at[name].any()
+
+
+def test_collapse_point_refuses_bad_input():
+    with pytest.raises(ValueError, match="weights is empty"):
+        M.collapse_point({})
+    with pytest.raises(ValueError, match="no entries"):
+        M.collapse_point({"a": torch.randn(3), "b": torch.randn(0)})

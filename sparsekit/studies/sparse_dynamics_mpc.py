@@ -201,5 +201,5 @@ def u_shaped(costs: pd.DataFrame) -> Decision:
     best = costs.mean().idxmin()
     inner = exact(best not in (cols[0], cols[-1]), float(best))
     parts = {"lowest inside": inner}
-    parts.update({f"{end} ReLUs - {best}": decide(costs[end] - costs[best], 0.0) for end in (cols[0], cols[-1])})
+    parts.update({f"{end} ReLUs - lowest": decide(costs[end] - costs[best], 0.0) for end in (cols[0], cols[-1])})
     return decide_every(parts)
