@@ -4,6 +4,7 @@ cards agree with the notebooks, prerequisites form no cycle, and every reference
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -143,3 +144,19 @@ def test_order_respects_prerequisites():
     assert sorted(seq) == sorted(ls.number for ls in lessons)
     for ls in lessons:
         assert all(seq.index(b) < seq.index(ls.number) for b in ls.builds_on)
+
+
+def test_the_parameters_comment_states_the_measured_quick_runtime(course):
+    """A hand-typed runtime in the PROFILE comment is found stale and rewritten from results/quick."""
+    def typed(nb):
+        cell = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        cell["source"] = [re.sub(r"about \d+ minutes? on 2 CPU cores", "about 99 minutes on 2 CPU cores",
+                                 "".join(cell["source"]), count=1)]
+    edit(course, "00", typed)
+    assert any("00_sparsity_tour.ipynb: generated lesson facts are out of date" in p for p in L.problems(course))
+    L.write(course)
+    assert L.problems(course) == []
+    runtime = json.loads((course / "results/quick/00_sparsity_tour.json").read_text())["runtime_s"]
+    nb = json.loads(next((course / "notebooks").glob("00_*.ipynb")).read_text())
+    n = max(1, round(runtime / 60))
+    assert f'"quick": about {n} minute' in "".join(nb["cells"][1]["source"])

@@ -299,6 +299,24 @@ def _with_card(nb: dict, ls: Lesson) -> dict:
     text = _CARD.sub(lambda _: block, text) if start in text else text.rstrip("\n") + "\n\n" + block
     lines = text.splitlines(keepends=True)
     cell["source"] = lines
+    return _with_runtime(nb, ls)
+
+
+_QUICK_RUNTIME = re.compile(r'("quick": about )([^;"]*?)( on 2 CPU cores)')
+
+
+def _with_runtime(nb: dict, ls: Lesson) -> dict:
+    """The parameters cell's comment states the quick profile's runtime measured in ``results/quick``
+    (whole minutes), never a number typed by hand."""
+    if ls.quick_runtime_s is None:
+        return nb
+    n = max(1, round(ls.quick_runtime_s / 60))
+    for cell in nb["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "code" and text.startswith("PROFILE ="):
+            new = _QUICK_RUNTIME.sub(lambda m: f"{m.group(1)}{n} minute{'s' if n != 1 else ''}{m.group(3)}", text, 1)
+            cell["source"] = new.splitlines(keepends=True)
+            break
     return nb
 
 
