@@ -48,16 +48,10 @@ types: $(STAMP)
 	$(VENV)/bin/mypy
 
 # nbval executes every committed notebook and compares each claim line (its id, statement, bar and K)
-# with the stored one; the verdict words are compared after it by the contract's compatibility rule.
-# It runs NBVAL_WORKERS notebooks at a time (whole files per worker, pytest-xdist), each kernel on
-# NBVAL_THREADS threads: on 2 cores two one-thread kernels finish sooner than one two-thread kernel.
-# The timed claims (06, 07) see a busier machine that way; they are never judged by the check.
-NBVAL_WORKERS ?= 2
-NBVAL_THREADS ?= 1
+# with the stored one; the verdict words are compared after it by the contract's compatibility rule
 nbval: $(STAMP)
 	rm -f build/results/[0-9][0-9]_*.json
-	OMP_NUM_THREADS=$(NBVAL_THREADS) MKL_NUM_THREADS=$(NBVAL_THREADS) NUMBA_NUM_THREADS=$(NBVAL_THREADS) \
-		$(PY) -m pytest -q -p no:cacheprovider -n $(NBVAL_WORKERS) --dist loadfile --nbval-lax --nbval-current-env \
+	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900 notebooks/
 
 verdicts: $(STAMP)
