@@ -209,15 +209,11 @@ def collapse_point(weights: Mapping[str, torch.Tensor]) -> tuple[str, int]:
         raise ValueError(f"weights holds tensors with no entries, which are empty already: {empty}")
     scores = torch.cat([w.detach().abs().flatten().double().cpu() for w in ws])
     rank = torch.empty(scores.numel(), dtype=torch.long)
-    rank[torch.argsort(scores, stable=True)] = torch.arange(scores.numel())
-    best, start = None, 0
-    for k, w in zip(names, ws):
-        last = int(rank[start : start + w.numel()].max()) + 1  # the tensor is empty once this many are pruned
-        if best is None or last < best[1]:
-            best = (k, last)
-        start += w.numel()
-    assert best is not None
-    return best
+    rank[torch.argsort(scores, stable=True)] = torch.arange(scores.numel())  # _prune_lowest's order
+    # a tensor is empty once its last-ranked weight is pruned; the first such tensor on a tie
+    empty_at = {k: int(r.max()) + 1 for k, r in zip(names, rank.split([w.numel() for w in ws]))}
+    name = min(empty_at, key=empty_at.__getitem__)
+    return name, empty_at[name]
 
 
 def percentile_masks(weights: Mapping[str, torch.Tensor], percent: float) -> dict[str, torch.Tensor]:

@@ -299,7 +299,7 @@ def _with_card(nb: dict, ls: Lesson) -> dict:
     text = _CARD.sub(lambda _: block, text) if start in text else text.rstrip("\n") + "\n\n" + block
     lines = text.splitlines(keepends=True)
     cell["source"] = lines
-    return _with_runtime(nb, ls)
+    return nb
 
 
 _QUICK_RUNTIME = re.compile(r'("quick": about )([^;"]*?)( on 2 CPU cores)')
@@ -332,7 +332,7 @@ def _generated(root: Path, lessons: list[Lesson]) -> dict[Path, str]:
     out[idx] = replace_block(idx.read_text(), MARKERS["index"], index_block(lessons), "book/index.md")
     for ls in lessons:
         path = root / "notebooks" / ls.file
-        nb = _with_card(json.loads(path.read_text()), ls)
+        nb = _with_runtime(_with_card(json.loads(path.read_text()), ls), ls)
         out[path] = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     return out
 
