@@ -9,6 +9,7 @@ import torch
 
 from sparsekit import masks as M
 from sparsekit.course import exercises as E
+from sparsekit.train import FitResult
 from sparsekit.verdicts import decide
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +36,7 @@ def test_worked_solutions_pass():
         assert E.grade(id, answer) == (True, "correct"), (id, E.grade(id, answer))
     s = solutions("01_lottery_tickets")
     for id, answer in [("01.1", s.answer_1), ("01.2", s.my_imp_round), ("01.3", s.my_early_stop),
-                       ("01.4", s.answer_4)]:
+                       ("01.4", s.answer_4), ("01.5", s.answer_5), ("01.6", s.answer_6)]:
         assert E.grade(id, answer) == (True, "correct"), (id, E.grade(id, answer))
 
 
@@ -244,6 +245,11 @@ def test_code_exercises_of_07_catch_typical_mistakes(id, wrong, hint):
 @pytest.mark.parametrize("id,wrong,context,hint", [
     ("01.1", 0.0, {}, "compound"), ("01.1", 0.3, {}, "density after r rounds"),
     ("01.4", 13, {}, "one round short"), ("01.4", 5, {}, "compound"), ("01.4", 14.5, {}, "whole number"),
+    ("01.5", (-846.8, 130.2, "inconclusive"), {}, "re-initialised minus ticket"),
+    ("01.5", (-130.2, 846.8, "reproduced"), {}, "compare L and U with the bar"),
+    ("01.5", (83.1, 633.5, "reproduced"), {}, "Student's t, not the normal"),
+    ("01.5", (358.3, 358.3, "reproduced"), {}, "wrong width"), ("01.5", 358.3, {}, "tuple"),
+    ("01.6", "b", {}, "whether the mask matters"), ("01.6", "a", {}, "differ in the mask"), ("01.6", "C", {}, "letter"),
     ("02.1", 2500, {}, "every gate"), ("02.1", 7500, {}, "GRU"),
     ("03.1", 12, {}, "ordered pairs"), ("03.1", 16, {}, "exactly 2"),
     ("04.1", 0.02, {}, "more than one cell"), ("05.1", 50, {}, "fraction, not a percentage"),
@@ -258,12 +264,20 @@ def test_value_exercises_give_hints_not_answers(id, wrong, context, hint):
 
 
 def _prune_all_weights(weights, masks, rates):  # ranks every weight, not only the survivors
-    return {n: M.magnitude_mask(w, 1 - (1 - rates[n]) * float(masks[n].float().mean())) for n, w in weights.items()}
+    out = {}
+    for n, w in weights.items():
+        keep = round((1 - rates[n]) * int(masks[n].sum()))
+        order = torch.argsort(w.abs().flatten(), descending=True, stable=True)
+        flat = torch.zeros(w.numel(), dtype=torch.bool)
+        flat[order[:keep]] = True
+        out[n] = flat.view(w.shape)
+    return out
 
 
 @pytest.mark.parametrize("wrong,hint", [
     (lambda w, m, r: {n: m[n].clone() for n in w}, "surviving weights"),
-    (lambda w, m, r: {n: M.magnitude_mask(w[n], r[n]) for n in w}, "came back"),
+    (lambda w, m, r: {n: M.magnitude_mask(w[n], r[n]) for n in w}, "write it yourself"),
+    (lambda w, m, r: {n: M.prune_surviving(w[n], r[n], m[n]) for n in w}, "write it yourself"),
     (_prune_all_weights, "came back"),
     (lambda w, m, r: [m[n] for n in w], "one mask per layer"),
 ])
@@ -281,6 +295,7 @@ def _last_min(v):
     (lambda s, v, t: (s[t.index(max(t))], max(t)), "best *test* accuracy"),
     (lambda s, v, t: (s[_last_min(v)], t[_last_min(v)]), "first evaluation among equal"),
     (lambda s, v, t: s[v.index(min(v))], "tuple"),
+    (lambda s, v, t: (FitResult(steps=s, val_loss=v, test_acc=t, val_acc=t).early_stop_step, 0.0), "write it yourself"),
 ])
 def test_wrong_early_stops_fail(wrong, hint):
     ok, text = E.grade("01.3", wrong)

@@ -8,7 +8,14 @@ import torch
 
 from sparsekit.data.split import Split
 from sparsekit.models import ResidualMLP
-from sparsekit.studies.lottery_tickets import imp_trainer, paired_gap, rounds_between, study_frame, ticket_study
+from sparsekit.studies.lottery_tickets import (
+    capped_runs,
+    imp_trainer,
+    paired_gap,
+    rounds_between,
+    study_frame,
+    ticket_study,
+)
 from sparsekit.verdicts import decide
 
 
@@ -115,7 +122,8 @@ def test_ticket_study_rows_masks_and_controls():
     ctrl = df[df.arm.isin(["reinit", "random mask"])]
     assert (ctrl["density"] == df[(df.arm == "ticket") & (df["round"] == 2)]["density"].iloc[0]).all()
     assert set(df["capped"]) <= {True, False}
-    assert (df["capped"] == (df["early_stop_step"] >= 20)).all()
+    assert (df["capped"] == (df["early_stop_step"] >= 20)).all()  # no patience: capped = minimum at the last step
+    assert (df["trained_steps"] == 20).all()
     assert ((df["max test acc %"] >= df["test acc %"]) & (df["max test acc %"] <= 100)).all()
     for n, m in st.imp.masks[2].items():  # the ticket's masks are nested across rounds
         assert not bool((m & ~st.imp.masks[1][n]).any())
@@ -130,3 +138,82 @@ def test_ticket_study_checks_its_arguments():
         ticket_study(make, train, seed=0, rounds=2, rates={"fc1.weight": 0.2}, controls_at=[3])
     with pytest.raises(ValueError, match="controls must be among"):
         ticket_study(make, train, seed=0, rounds=2, rates={"fc1.weight": 0.2}, controls_at=[1], controls=("shuffle",))
+
+
+# ---- third edition: patience, capped runs, global scope, the new claims' rules
+
+
+def test_patience_stops_runs_after_their_minimum_and_marks_capped_runs():
+    data = tiny_split()
+    make = lambda: ResidualMLP(num_inputs=12, hidden=8, num_classes=3)
+    rates = {"fc1.weight": 0.5, "fc2.weight": 0.5, "fc3.weight": 0.5}
+    patient = imp_trainer(data, seed=0, steps=400, lr=5e-2, batch_size=20, eval_every=5, patience=2)
+    df = study_frame([ticket_study(make, patient, seed=0, rounds=1, rates=rates)])
+    stopped = df[~df["capped"]]
+    assert not stopped.empty  # at lr 5e-2 a 3-class toy problem overfits well before 400 steps
+    # a run that stopped early went exactly `patience` evaluations past its minimum
+    assert (stopped["trained_steps"] == stopped["early_stop_step"] + 2 * 5).all()
+    short = imp_trainer(data, seed=0, steps=5, lr=1e-3, batch_size=20, eval_every=5, patience=50)
+    df = study_frame([ticket_study(make, short, seed=0, rounds=1, rates=rates)])
+    assert df["capped"].all() and (df["trained_steps"] == 5).all()  # patience could not run out
+
+
+def test_capped_runs_counts_the_runs_a_comparison_reads():
+    df = rows({("dense", 0): [1, 1, 1], ("ticket", 1): [1, 1, 1], ("ticket", 2): [1, 1, 1],
+               ("reinit", 2): [1, 1, 1]})
+    df["capped"] = False
+    df.loc[(df.arm == "dense") & (df.seed == 1), "capped"] = True
+    df.loc[(df.arm == "reinit") & (df.seed != 0), "capped"] = True
+    df.loc[(df.arm == "ticket") & (df["round"] == 1), "capped"] = True
+    assert capped_runs(df, ("ticket", "dense"), [2]) == 1
+    assert capped_runs(df, ("ticket", "dense"), [1, 2]) == 4
+    assert capped_runs(df, ("ticket", "reinit"), [2]) == 2
+    with pytest.raises(ValueError, match="unknown arm"):
+        capped_runs(df, ("tickets",), [1])
+
+
+def test_ticket_study_prunes_globally_with_one_rate():
+    train = imp_trainer(tiny_split(), seed=0, steps=10, lr=1e-2, batch_size=20, eval_every=5)
+    make = lambda: ResidualMLP(num_inputs=12, hidden=8, num_classes=3)
+    rates = {"fc1.weight": 0.4, "fc2.weight": 0.4, "fc3.weight": 0.4}
+    st = ticket_study(make, train, seed=0, rounds=2, rates=rates, scope="global")
+    total = sum(m.numel() for m in st.imp.masks[0].values())
+    kept = [sum(int(m.sum()) for m in masks.values()) for masks in st.imp.masks]
+    assert kept[0] == total and kept[1] == total - round(0.4 * total)  # one pooled count, not one per layer
+    per_layer = {n: float(m.float().mean()) for n, m in st.imp.masks[2].items()}
+    assert len({round(v, 3) for v in per_layer.values()}) > 1  # the layers end at different densities
+    with pytest.raises(ValueError, match="one pooled rate"):
+        ticket_study(make, train, seed=0, rounds=1, rates={**rates, "fc3.weight": 0.1}, scope="global")
+    with pytest.raises(ValueError, match="scope"):
+        ticket_study(make, train, seed=0, rounds=1, rates=rates, scope="pooled")
+
+
+def test_L5_rule_fails_when_reinitialised_runs_are_not_slower():
+    slower = rows({("ticket", 3): [300, 350, 275], ("reinit", 3): [700, 600, 650]}, column="early_stop_step")
+    assert rule_at_least(slower, "reinit", "ticket", "early_stop_step", [3], 0) == "reproduced"
+    faster = rows({("ticket", 3): [300, 350, 275], ("reinit", 3): [250, 300, 225]}, column="early_stop_step")
+    assert rule_at_least(faster, "reinit", "ticket", "early_stop_step", [3], 0) == "not reproduced"
+
+
+def test_L6_L8_rules_fail_when_the_other_arm_is_better():
+    late = rows({("ticket", 2): [94.0, 94.2, 93.9], ("late rewind", 2): [93.0, 93.1, 92.8]})
+    assert rule_at_least(late, "late rewind", "ticket", "test acc %", [2], 0) == "not reproduced"
+    m1d = rows({("ticket", 3): [58.0, 60.0, 59.0], ("reinit", 3): [60.5, 62.0, 61.0]}, column="max test acc %")
+    assert rule_at_least(m1d, "ticket", "reinit", "max test acc %", [3], 0) == "not reproduced"
+
+
+def test_seed_study_builds_the_same_study_from_plain_values(monkeypatch):
+    import sparsekit.studies.lottery_tickets as LT
+
+    monkeypatch.setitem(LT.DATASETS, "toy", lambda seed: tiny_split(seed=seed))
+    spec = dict(data="toy", model="residual_mlp", model_kw=dict(num_inputs=12, hidden=8, num_classes=3),
+                train_kw=dict(steps=10, lr=1e-2, batch_size=20, eval_every=5),
+                study_kw=dict(rounds=1, rates={"fc1.weight": 0.5, "fc2.weight": 0.5, "fc3.weight": 0.5},
+                              controls_at=[1], controls=("reinit",)))
+    got = study_frame([LT.seed_study(3, spec)])
+    train = imp_trainer(tiny_split(seed=3), seed=3, steps=10, lr=1e-2, batch_size=20, eval_every=5)
+    want = study_frame([ticket_study(lambda: ResidualMLP(num_inputs=12, hidden=8, num_classes=3), train, seed=3,
+                                     **spec["study_kw"])])
+    pd.testing.assert_frame_equal(got, want)
+    with pytest.raises(ValueError, match=r"spec\['model'\] must be one of"):
+        LT.seed_study(0, {**spec, "model": "resnet"})

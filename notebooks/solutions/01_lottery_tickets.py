@@ -32,3 +32,15 @@ def my_early_stop(steps, val_loss, test_acc):
 
 # 4. The smallest whole r with 0.8 ** r <= 0.05: r >= log(0.05) / log(0.8) = 13.4, so 14 rounds.
 answer_4 = math.ceil(math.log(0.05) / math.log(0.8))
+
+
+# 5. Decide L5 by hand. The paired differences are re-initialised minus ticket, seed by seed:
+#    d = (400, 50, 625); mean 358.3, s = 289.8 (ddof 1), t(0.95, 2) = 2.920, so the half-width is
+#    2.920 * 289.8 / sqrt(3) = 488.5 and [L, U] = [-130.2, 846.8]. The bar 0 lies inside: inconclusive,
+#    although every seed's re-initialised run stopped later - three seeds this spread cannot decide.
+#    In code: d = [r - t for t, r in zip(ticket, reinit)]; half = stats.t.ppf(0.95, 2) * stdev(d) / sqrt(3).
+answer_5 = (-130.2, 846.8, "inconclusive")
+
+# 6. (c): the ticket and the same mask with fresh weights share the mask and differ only in the
+#    initial values. (b) shares the initial values and changes the mask; (a) and (d) change the mask.
+answer_6 = "c"

@@ -63,7 +63,8 @@ def savefig(fig, name: str, figures_dir: str | Path) -> Path:
 def line_with_band(ax, x, ys, label: str | None = None, band: str = "std", **kw):
     """Mean over seeds as a line, with a band of +-1 std (``band='std'``) or min..max (``'range'``).
 
-    ``ys`` has shape (seeds, len(x)); one seed draws the line alone.
+    ``ys`` has shape (seeds, len(x)); one seed draws the line alone; a single x (a control run at one
+    round) draws its band as an error bar, which a zero-width band could not show.
     """
     ys = np.atleast_2d(np.asarray(ys, dtype=float))
     x = np.asarray(x)
@@ -79,7 +80,10 @@ def line_with_band(ax, x, ys, label: str | None = None, band: str = "std", **kw)
             lo, hi = np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
         else:
             raise ValueError(f"band must be 'std' or 'range', got {band!r}")
-        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+        if len(x) == 1:
+            ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], color=line.get_color(), capsize=4, linewidth=1.2)
+        else:
+            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     return line
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ._core import _gen, _is_bool_like, _kind, _number, _whole, register
@@ -21,7 +23,8 @@ def _imp_left(answer) -> str | None:
     return "write the density after r rounds from the rule p = 0.2 per round, then round to 4 decimals"
 
 
-@register("01.2", "your own IMP round: prune a rate of the surviving weights, layer by layer")
+@register("01.2", "your own IMP round: prune a rate of the surviving weights, layer by layer",
+          forbid=("prune_step", "prune_surviving", "global_prune_surviving", "magnitude_mask"))
 def _own_imp_round(fn) -> str | None:
     from sparsekit.prune import prune_step
 
@@ -57,7 +60,8 @@ def _own_imp_round(fn) -> str | None:
     return None
 
 
-@register("01.3", "your own early-stopping point: step and test accuracy at minimum validation loss")
+@register("01.3", "your own early-stopping point: step and test accuracy at minimum validation loss",
+          forbid=("FitResult",))
 def _own_early_stop(fn) -> str | None:
     from sparsekit.train import FitResult
 
@@ -98,3 +102,58 @@ def _rounds_to_5(answer) -> str | None:
     if answer == 5:
         return "rounds do not remove 20% of the original layer each; they compound"
     return "find the first round after which at most 5% of the layer is left"
+
+
+# the per-seed early-stopping iterations exercise 01.5 gives (ticket, re-initialised), K = 3
+DECIDE_TICKET = (300, 350, 275)
+DECIDE_REINIT = (700, 400, 900)
+
+
+@register("01.5", "decide L5 by hand: (L, U, verdict) from three seeds' early-stopping iterations")
+def _decide_by_hand(answer) -> str | None:
+    from scipy import stats
+
+    from sparsekit.verdicts import decide
+
+    if not isinstance(answer, tuple) or len(answer) != 3:
+        return f"give a tuple (L, U, verdict), got {_kind(answer)}"
+    lo, hi, verdict = answer
+    for name, v in (("L", lo), ("U", hi)):
+        bad = _number(v, f"{name} as a number")
+        if bad:
+            return bad
+    d = [r - t for t, r in zip(DECIDE_TICKET, DECIDE_REINIT)]
+    want = decide(d, 0.0)
+    close = lambda a, b: abs(float(a) - b) <= 0.5
+    if close(lo, -want.upper) and close(hi, -want.lower):
+        return "the claim is that the re-initialised run stops *later*: take re-initialised minus ticket"
+    if not (close(lo, want.lower) and close(hi, want.upper)):
+        mean = sum(d) / len(d)
+        if not close((float(lo) + float(hi)) / 2, mean):
+            return "your interval is not centred on the mean of the per-seed differences"
+        half, k, sd = (float(hi) - float(lo)) / 2, len(d), stats.tstd(d)
+        near = lambda q: math.isclose(half, q * sd / math.sqrt(k), rel_tol=0.02)
+        if near(stats.norm.ppf(0.95)):
+            return "right centre, too narrow: with three seeds the quantile comes from Student's t, not the normal"
+        if near(stats.t.ppf(0.975, k - 1)):
+            return "right centre, too wide: the rule's bounds are one-sided (alpha = 0.05 on each side)"
+        if near(stats.t.ppf(0.95, k - 1) * math.sqrt(k)):
+            return "right centre, too wide: the standard deviation of the mean divides by the square root of K"
+        return "right centre, wrong width: check the spread of the differences (ddof 1) and the quantile"
+    if verdict not in ("reproduced", "inconclusive", "not reproduced"):
+        return 'the verdict is one of "reproduced", "inconclusive", "not reproduced"'
+    if verdict != want.verdict:
+        return "the bounds are right; now compare L and U with the bar of 0 as section 0 says"
+    return None
+
+
+@register("01.6", "which comparison isolates the initialisation (a, b, c or d)")
+def _isolates_init(answer) -> str | None:
+    if answer not in ("a", "b", "c", "d"):
+        return 'answer one letter: "a", "b", "c" or "d"'
+    if answer == "c":
+        return None
+    return {"a": "ticket and dense differ in the mask (and the dense net trains every weight), not only in "
+                 "the initial values",
+            "b": "that pair shares the initial values and differs in the mask: it asks whether the mask matters",
+            "d": "neither of these has the ticket's mask: the pair changes the mask, not the initial values"}[answer]
