@@ -22,11 +22,10 @@ import torch
 from torch import nn
 
 from sparsekit import masks as M
-from sparsekit.checks import one_of
 from sparsekit.data import load_mnist1d, load_mnist_files, load_mnist_sample
 from sparsekit.data.split import Split
 from sparsekit.models import ResidualMLP, lenet_300_100
-from sparsekit.prune import SCOPES, IMPConfig, IMPResult, Pruner, TrainFn, iterative_magnitude_pruning
+from sparsekit.prune import IMPConfig, IMPResult, Pruner, TrainFn, iterative_magnitude_pruning
 from sparsekit.seeds import derive_seed, seeded
 from sparsekit.train import FitResult, fit
 
@@ -103,7 +102,6 @@ def ticket_study(
     resets to the weights after that many steps. ``scope="global"`` ranks all the tensors named in
     ``rates`` together (one pooled threshold; every rate must then be the same). Controls are seeded
     by (seed, "reinit" | "random mask", round)."""
-    one_of("scope", scope, SCOPES)
     if scope == "global" and len(set(float(r) for r in rates.values())) != 1:
         raise ValueError(f"scope='global' prunes one pooled rate: give every tensor the same rate, got {dict(rates)}")
     rate: float | dict[str, float] = float(next(iter(rates.values()))) if scope == "global" else dict(rates)
@@ -172,6 +170,12 @@ def study_frame(studies: Iterable[TicketStudy]) -> pd.DataFrame:
     return df
 
 
+def _check_arms(arms: Iterable[str]) -> None:
+    for arm in arms:
+        if arm not in ARMS:
+            raise ValueError(f"unknown arm {arm!r}; arms are {', '.join(ARMS)}")
+
+
 def rounds_between(rows: pd.DataFrame, lo: float, hi: float) -> list[int]:
     """The ticket rounds whose share of weights remaining (``density``, mean over seeds) lies in
     [lo, hi] (fractions, not percent)."""
@@ -189,9 +193,7 @@ def paired_gap(rows: pd.DataFrame, a: str, b: str, value: str, rounds: Sequence[
     indexed by seed: the paired differences a claim's rule is applied to."""
     if not rounds:
         raise ValueError("rounds is empty: no round of this profile falls in the claim's range")
-    for arm in (a, b):
-        if arm not in ARMS:
-            raise ValueError(f"unknown arm {arm!r}; arms are {', '.join(ARMS)}")
+    _check_arms((a, b))
     if value not in rows.columns:
         raise KeyError(f"no column {value!r} in rows; columns: {', '.join(rows.columns)}")
     seeds = sorted(rows.seed.unique())
@@ -212,9 +214,7 @@ def paired_gap(rows: pd.DataFrame, a: str, b: str, value: str, rounds: Sequence[
 def capped_runs(rows: pd.DataFrame, arms: Sequence[str], rounds: Sequence[int]) -> int:
     """How many of the runs a paired comparison of ``arms`` over ``rounds`` reads had not converged
     at their step budget (``capped``); arm ``"dense"`` contributes its round 0, once per seed."""
-    for arm in arms:
-        if arm not in ARMS:
-            raise ValueError(f"unknown arm {arm!r}; arms are {', '.join(ARMS)}")
+    _check_arms(arms)
     dense = rows[(rows.arm == "dense") & (rows["round"] == 0)] if "dense" in arms else rows.iloc[:0]
     other = rows[rows.arm.isin([a for a in arms if a != "dense"]) & rows["round"].isin(list(rounds))]
     return int(dense["capped"].sum() + other["capped"].sum())
