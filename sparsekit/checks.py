@@ -15,7 +15,7 @@ import numbers
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-__all__ = ["one_of", "positive_int", "non_negative_int", "fraction"]
+__all__ = ["one_of", "positive_int", "non_negative_int", "fraction", "has_columns"]
 
 T = TypeVar("T")
 
@@ -63,3 +63,10 @@ def fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0, *, low_
     if math.isnan(v) or below or above:
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
     return v
+
+
+def has_columns(name: str, table: Any, columns: Iterable[str], hint: str = "") -> None:
+    """Refuse a table (a pandas DataFrame) that lacks any of ``columns``, naming the argument."""
+    missing = set(columns) - set(getattr(table, "columns", ()))
+    if missing:
+        raise ValueError(f"{name} lacks the columns {sorted(missing)}{hint}")

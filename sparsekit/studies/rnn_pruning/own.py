@@ -1,18 +1,19 @@
-"""Notebook 02's experiments on networks we train ourselves, the thesis's graph table, and rules.
+"""Notebook 02's experiments on networks we train ourselves, and their rules.
 
 - :func:`study_data`, :func:`negatives_profile`, :func:`first_failure`: the thesis's strings and our
-  one-edit negatives, and how easy a set's negatives are;
+  one-edit negatives, and how easy a set's negatives are; :func:`last_two_guess`: the classifier
+  that sees only a string's last two symbols (what a plain cell computes at "100%" h2h);
 - :func:`own_study`: one (cell, seed) of the pruning study on a base model we train - on the
   thesis's strings or on our one-edit negatives - with the thesis's optimiser (Adam, lr 1e-3,
   batch 32, gradient norm clipped at 5), pruned by its rule at every level and mode, and retrained
-  with the mask fixed where the rules need it; :func:`kept_weight_study` looks at what a plain
-  cell keeps at "100%" h2h;
-- :func:`graph_study`: one graph-grown sparse GRU (:class:`~sparsekit.rnn.GraphRNN`) trained and
-  tested, with the graph's properties; :func:`thesis_graph_table`: the thesis's own graph results
-  with our properties recomputed from its graphs;
+  with the mask fixed where the rules need it, with the controls (an exact-count mask, the
+  thesis's padded read, a fresh initialisation with the same mask);
+- :func:`length_study`: R1 against the number of training passes;
 - the rules, each a small function a unit test feeds counter-examples: :func:`keeps_base` (R1),
-  :func:`falls_and_recovers` (R2), :func:`gated_contrast` (R3), :func:`graph_trends` (R4, R6);
-  R0 and R5 are in :mod:`sparsekit.studies.rnn_pruning.thesis`.
+  :func:`falls_and_recovers` (R2), :func:`gated_contrast` (R3, R8, R9),
+  :func:`longer_training_tolerates` (R10), :func:`recovers_not_relearns` (X2),
+  :func:`no_more_than_last_two` (X3). R0 and R5 are in :mod:`sparsekit.studies.rnn_pruning.thesis`,
+  the graph networks' (R4, R6, R7) in :mod:`sparsekit.studies.rnn_pruning.graphs`.
 
 The job functions take plain arguments and load their own data, so
 :func:`sparsekit.utils.parallel_map` can run them on two one-thread processes.
@@ -26,18 +27,20 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sparsekit.checks import has_columns
 from sparsekit.data.reber import ALPHABET, FINAL, TRANSITIONS, encode, make_reber
 from sparsekit.prune import Pruner
-from sparsekit.rnn import CELLS, GraphRNN, RNNClassifier, accuracy, graph_properties, random_graph, train_sequences
+from sparsekit.rnn import CELLS, RNNClassifier, accuracy, train_sequences
 from sparsekit.seeds import derive_seed, seeded
-from sparsekit.verdicts import ALPHA, Decision, decide, decide_bounds, decide_every
+from sparsekit.verdicts import Decision, decide, decide_every
 
-from .data import load_thesis_graphs, load_thesis_reber, load_thesis_structure
+from .data import load_thesis_reber
 from .thesis import LEVELS, padded_accuracy, thesis_masks
 
-__all__ = ["DATASETS", "THESIS_BATCH", "THESIS_LR", "first_failure", "negatives_profile", "study_data",
-           "own_study", "kept_weight_study", "graph_study", "thesis_graph_table", "keeps_base",
-           "falls_and_recovers", "gated_contrast", "graph_trends"]
+__all__ = ["DATASETS", "THESIS_BATCH", "THESIS_LR", "THESIS_CLIP", "VARIANTS", "first_failure", "negatives_profile",
+           "study_data", "last_two_guess", "own_study", "length_study", "largest_drops", "keeps_base",
+           "training_length_drops", "longer_training_tolerates", "falls_and_recovers", "recovers_not_relearns",
+           "gated_contrast", "no_more_than_last_two"]
 
 DATASETS = ("thesis", "one_edit")
 THESIS_BATCH, THESIS_LR, THESIS_CLIP = 32, 1e-3, 5.0
@@ -90,9 +93,9 @@ def _majority_guess(values_train, y_train, values_test, default: int | None = No
 def negatives_profile(train: list[str], y_train, test: list[str], y_test) -> dict[str, float]:
     """How easy a data set's invalid strings are: the share that an acceptor rejects within their
     first 3 symbols, the share holding a letter outside the grammar's alphabet, and the test
-    accuracy of a classifier that sees only the length, and of one that sees only the last symbol
-    (each value's majority label on the training strings; values it never saw get the overall
-    majority)."""
+    accuracy of a classifier that sees only the length, of one that sees only the last symbol and
+    of one that sees the last two (each value's majority label on the training strings; values it
+    never saw get the overall majority)."""
     if len(train) != len(y_train) or len(test) != len(y_test):
         raise ValueError("strings and labels differ in length")
     neg = [t for t, y in zip(train, y_train) if not int(y)]
@@ -106,7 +109,8 @@ def negatives_profile(train: list[str], y_train, test: list[str], y_test) -> dic
 
     return dict(fail_within_3=float(np.mean([0 <= first_failure(t) < 3 for t in neg])),
                 foreign_letters=float(np.mean([any(c not in ALPHABET for c in t) for t in neg])),
-                length_only_accuracy=one_feature(len), last_symbol_accuracy=one_feature(lambda t: t[-1:]))
+                length_only_accuracy=one_feature(len), last_symbol_accuracy=one_feature(lambda t: t[-1:]),
+                last_two_accuracy=one_feature(lambda t: t[-2:]))
 
 
 def _test(model, data, seed: int) -> float:
@@ -141,113 +145,146 @@ def _train_base(cell: str, seed: int, data, epochs: int, read: str = "last") -> 
     return model
 
 
+VARIANTS = ("pruned", "exact", "padded", "fresh")
+
+
+def last_two_guess(x_train: torch.Tensor, len_train: torch.Tensor, y_train, x_test: torch.Tensor,
+                   len_test: torch.Tensor) -> np.ndarray:
+    """The comparator of R3's plain cells: for each test string, the majority label of the training
+    strings that end in the same two symbols (encoded strings, ``sparsekit.data.reber.encode``)."""
+    def last_two(x, lengths):
+        rows = torch.arange(len(x))
+        return list(zip(x[rows, (lengths - 2).clamp(min=0)].tolist(), x[rows, lengths - 1].tolist()))
+
+    return _majority_guess(last_two(x_train, len_train), y_train, last_two(x_test, len_test))
+
+
+@torch.no_grad()
+def _predictions(model, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i : i + 1024], lengths[i : i + 1024]).argmax(-1) for i in range(0, len(x), 1024)])
+
+
+def _inside(model, masks, data) -> dict:
+    """What a model retrained at 100% h2h computes: the weights its mask keeps, its agreement with
+    the last-two-symbols comparator, and its accuracy with the kept weights zeroed too."""
+    xtr, ltr, ytr, xte, lte, yte = data
+    guess = torch.as_tensor(last_two_guess(xtr, ltr, ytr, xte, lte))
+    params = dict(model.named_parameters())
+    kept = ", ".join(f"{n}[{r},{c}] = {float(params[n].detach()[r, c]):+.3f}"
+                     for n, m in masks.items() for r, c in m.nonzero().tolist())
+    out = dict(kept=kept or "none", last_two_acc=float((guess == yte).float().mean()),
+               agree_last_two=float((_predictions(model, xte, lte) == guess).float().mean()))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for n in masks:
+            params[n].mul_(0)
+    out["acc_without_kept"] = _test(model, data, 0)
+    model.load_state_dict(state)
+    return out
+
+
 def own_study(cell: str, seed: int, dataset: str = "thesis", base_epochs: int = 1, retrain=(("both", 90, 1),),
               n_train: int | None = None, n_test: int | None = None, levels=LEVELS, read: str = "last") -> list[dict]:
     """One base model of ``cell`` trained for ``base_epochs`` passes over the training strings,
     pruned by the thesis's rule at every level of every mode (accuracy right after: ``epoch`` 0),
-    and for each ``(kind, percent, epochs)`` of ``retrain`` retrained that many passes with the mask
-    fixed. The model reads each string's last symbol (``read="last"``) or, as the thesis's did, the
-    last padded step of its batch (``"padded_end"``, tested in shuffled batches of 32, order
-    ``seed``). One row per measurement."""
+    and for each ``(kind, percent, epochs[, variant])`` of ``retrain`` retrained that many passes
+    with the mask fixed (the same batch order for every variant of a level). ``variant``:
+    ``"pruned"`` (default) the base model pruned by the thesis's rule; ``"exact"`` pruned by an
+    exact count instead (100%: no weight left); ``"padded"`` retrained and tested with the thesis's
+    padded read; ``"fresh"`` the control - a fresh initialisation with the pruned model's mask.
+    The model reads each string's last symbol (``read="last"``) or, as the thesis's did, the last
+    padded step of its batch (``"padded_end"``, tested in shuffled batches of 32, order ``seed``).
+    One row per measurement; a "pruned" retraining at 100% h2h adds :func:`_inside`'s columns to
+    its last row."""
+    retrain = [(*r, "pruned") if len(r) == 3 else tuple(r) for r in retrain]
+    for r in retrain:
+        if r[3] not in VARIANTS:
+            raise ValueError(f"a retraining variant must be one of {VARIANTS}, got {r[3]!r}")
     data = study_data(dataset, seed, n_train, n_test)
     model = _train_base(cell, seed, data, base_epochs, read)
     base = _test(model, data, seed)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     key = dict(dataset=dataset, seed=seed, cell=cell, base=base)
-    rows = [dict(key, kind="none", prune=0, epoch=0, acc=base)]
+    rows = [dict(key, kind="none", prune=0, epoch=0, acc=base, variant="pruned")]
     for kind in ("i2h", "h2h", "both"):
         for percent in levels:
             model.load_state_dict(state)
             masks = thesis_masks(model, percent, kind)
             Pruner(model, list(masks), masks)  # applies the masks
-            rows.append(dict(key, kind=kind, prune=percent, epoch=0, acc=_test(model, data, seed)))
-    for kind, percent, epochs in retrain:
+            rows.append(dict(key, kind=kind, prune=percent, epoch=0, acc=_test(model, data, seed), variant="pruned"))
+    for kind, percent, epochs, variant in retrain:
         model.load_state_dict(state)
-        accs = _retrain(model, thesis_masks(model, percent, kind), data, epochs, seed * 1000 + percent)
-        rows += [dict(key, kind=kind, prune=percent, epoch=e, acc=a) for e, a in enumerate(accs, start=1)]
+        masks = thesis_masks(model, percent, kind, "exact" if variant == "exact" else "percentile")
+        net = model
+        if variant == "fresh":
+            with seeded(derive_seed(seed, "fresh", kind, percent)):
+                net = RNNClassifier(cell, read=read)
+        net.read = "padded_end" if variant == "padded" else read
+        accs = _retrain(net, masks, data, epochs, seed * 1000 + percent)
+        rows += [dict(key, kind=kind, prune=percent, epoch=e, acc=a, variant=variant)
+                 for e, a in enumerate(accs, start=1)]
+        if variant == "pruned" and (kind, percent) == ("h2h", 100) and read == "last":
+            rows[-1].update(_inside(net, masks, data))
+        model.read = read
     return rows
 
 
-def kept_weight_study(cell: str, seed: int, base_epochs: int = 1, retrain_epochs: int = 1,
-                      n_train: int | None = None, n_test: int | None = None) -> dict:
-    """What a plain cell keeps at "100%" h2h: :func:`own_study`'s R3 model (the same seed, data and
-    steps, so the same accuracy) - the h2h weights the thesis's rule keeps (``kept``: (parameter,
-    row, column, value)), the test accuracy with them and with them zeroed too, and the share of
-    test strings on which the model predicts what a classifier of the string's length alone does."""
+def length_study(cell: str, seed: int, lengths=(1, 2, 5, 10), n_train: int | None = None, n_test: int | None = None,
+                 levels=(10, 20, 30, 40, 50, 60)) -> list[dict]:
+    """R1 against training length: one base model of ``cell`` (the thesis's data and optimiser,
+    read at each string's last symbol) trained on, and after each number of passes in ``lengths``
+    tested unpruned and right after pruning "both" at each of ``levels`` by the thesis's rule.
+    After ``n`` passes it is the base model of :func:`own_study` with ``base_epochs=n``. One row
+    per measurement, with ``trained`` the number of passes."""
+    lengths = sorted(int(n) for n in lengths)
+    if not lengths or lengths[0] < 1:
+        raise ValueError(f"lengths must be positive numbers of passes, got {lengths}")
     data = study_data("thesis", seed, n_train, n_test)
-    xtr, ltr, ytr, xte, lte, yte = data
-    model = _train_base(cell, seed, data, base_epochs)
-    masks = thesis_masks(model, 100, "h2h")
-    accs = _retrain(model, masks, data, retrain_epochs, seed * 1000 + 100)
-    params = dict(model.named_parameters())
-    kept = [(n, int(r), int(c), float(params[n].detach()[r, c]))
-            for n, m in masks.items() for r, c in m.nonzero().tolist()]
-    by_length = torch.as_tensor(_majority_guess(ltr.tolist(), ytr, lte.tolist(), default=0))
-    with torch.no_grad():
-        model.eval()
-        pred = torch.cat([model(xte[i : i + 1024], lte[i : i + 1024]).argmax(-1) for i in range(0, len(xte), 1024)])
-        for n in masks:
-            params[n].mul_(0)
-    return dict(cell=cell, seed=seed, acc=accs[-1], kept=kept, acc_without_kept=_test(model, data, seed),
-                same_as_length_only=float((pred == by_length).float().mean()),
-                length_only_acc=float((by_length == yte).float().mean()))
-
-
-def graph_study(kind: str, index: int, seed: int, nodes=(10, 50), n_train: int = 2000, n_test: int = 2000,
-                epochs: int = 3, batch_size: int = 32, cell: str = "gru") -> dict:
-    """Graph ``index`` of generator ``kind`` (``"ba"`` or ``"ws"``, the thesis's parameters, a node
-    count drawn from ``nodes``), grown into a sparse ``cell`` network, trained ``epochs`` passes over
-    the thesis's first ``n_train`` strings (Adam 1e-3, edges' masks fixed) and tested on its first
-    ``n_test``. Returns the graph's properties and the test accuracy."""
-    sub = derive_seed(seed, "graph", kind, index)
-    n = int(np.random.default_rng(sub).integers(nodes[0], nodes[1] + 1))
-    graph = random_graph(kind, n, seed=sub)
-    xtr, ltr, ytr, xte, lte, yte = study_data("thesis")
-    with seeded(sub):
-        net = GraphRNN(graph, cell)
-    pruner = Pruner(net, list(net.masks()), net.masks())
-    opt = pruner.attach(torch.optim.Adam(net.parameters(), lr=THESIS_LR))
-    train_sequences(net, opt, xtr[:n_train], ltr[:n_train], ytr[:n_train], epochs, batch_size,
-                    torch.Generator().manual_seed(sub), clip_grad=THESIS_CLIP)
-    return dict(kind=kind, index=index, acc=accuracy(net, xte[:n_test], lte[:n_test], yte[:n_test]),
-                **graph_properties(graph))
-
-
-_THESIS_NAMES = {"avg_shortest_path": "average_shortest_path_length", "betweenness_mean": "nodes_betweenness_mean",
-                 "betweenness_var": "nodes_betweenness_var", "betweenness_std": "nodes_betweenness_std"}
-
-
-def thesis_graph_table(cell: str) -> pd.DataFrame:
-    """The thesis's random-graph results for ``cell`` (one row per graph: ``kind`` "ba"/"ws", its
-    properties and test accuracy ``acc``), with ``same``: whether every property our
-    :func:`~sparsekit.rnn.graph_properties` computes from its graph equals its table's (rel. 1e-6)."""
-    table, graphs = load_thesis_structure(cell), load_thesis_graphs(cell)
-    same = []
-    for _, row in table.iterrows():
-        mine = graph_properties(graphs[f"{row.graph}_{int(row.graph_nr)}"])
-        same.append(all(np.isclose(v, row[_THESIS_NAMES.get(k, k)], rtol=1e-6, equal_nan=True)
-                        for k, v in mine.items()))
-    kind = table.graph.map({"barabasi_albert": "ba", "watts_strogatz": "ws"})
-    return table.assign(cell=cell, kind=kind, acc=table.test_acc, same=same)
+    xtr, ltr, ytr = data[:3]
+    with seeded(seed):
+        model = RNNClassifier(cell)
+    opt = torch.optim.Adam(model.parameters(), lr=THESIS_LR)
+    gen, done, rows = torch.Generator().manual_seed(seed), 0, []
+    for n in lengths:
+        if n > done:
+            train_sequences(model, opt, xtr, ltr, ytr, n - done, THESIS_BATCH, gen, clip_grad=THESIS_CLIP)
+        done = n
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        base = _test(model, data, seed)
+        key = dict(dataset="thesis", seed=seed, cell=cell, base=base, trained=n, epoch=0)
+        rows.append(dict(key, kind="none", prune=0, acc=base))
+        for percent in levels:
+            masks = thesis_masks(model, percent, "both")
+            Pruner(model, list(masks), masks)
+            rows.append(dict(key, kind="both", prune=percent, acc=_test(model, data, seed)))
+            model.load_state_dict(state)
+    return rows
 
 
 # ---------------------------------------------------------------------------- rules
 
 
-def _need(table: pd.DataFrame, columns: set[str], what: str) -> None:
-    missing = columns - set(table.columns)
-    if missing:
-        raise ValueError(f"{what} lacks the columns {sorted(missing)}")
-
-
 def largest_drops(rows: pd.DataFrame, max_prune: int = 60) -> pd.Series:
     """Each cell's largest accuracy drop right after pruning "both" at 0 < level <= ``max_prune`` %,
     over seeds and levels (what R1 and X1 report)."""
-    _need(rows, {"seed", "cell", "kind", "prune", "epoch", "acc", "base"}, "rows")
+    return _drops_per_seed(rows, max_prune).groupby(level=0).max()
+
+
+def _variant(rows: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """The rows of one retraining variant (rows without a ``variant`` column are all "pruned")."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    return rows[rows.variant == variant] if "variant" in rows else (rows if variant == "pruned" else rows.iloc[:0])
+
+
+def _drops_per_seed(rows: pd.DataFrame, max_prune: int, by=("cell", "seed")) -> pd.Series:
+    has_columns("rows", rows, {"seed", "cell", "kind", "prune", "epoch", "acc", "base"})
+    rows = _variant(rows, "pruned")
     low = rows[(rows.kind == "both") & (rows.epoch == 0) & (rows.prune > 0) & (rows.prune <= max_prune)]
     if low.empty:
         raise ValueError(f"rows hold no 'both' measurement at 0 < prune <= {max_prune}")
-    return (low.base - low.acc).groupby(low.cell).max()
+    return (low.base - low.acc).groupby([low[c] for c in by]).max()
 
 
 def keeps_base(rows: pd.DataFrame, max_prune: int = 60, margin: float = 0.01) -> tuple[Decision, pd.Series]:
@@ -255,13 +292,30 @@ def keeps_base(rows: pd.DataFrame, max_prune: int = 60, margin: float = 0.01) ->
     base accuracy within ``margin``: per cell, the interval rule on each seed's largest drop (over
     those levels) against ``margin``, "at most"; every cell. Returns the decision and each cell's
     largest drop over seeds and levels."""
-    _need(rows, {"seed", "cell", "kind", "prune", "epoch", "acc", "base"}, "rows")
-    low = rows[(rows.kind == "both") & (rows.epoch == 0) & (rows.prune > 0) & (rows.prune <= max_prune)]
-    if low.empty:
-        raise ValueError(f"rows hold no 'both' measurement at 0 < prune <= {max_prune}")
-    per_seed = (low.base - low.acc).groupby([low.cell, low.seed]).max()
+    per_seed = _drops_per_seed(rows, max_prune)
     parts = {cell: decide(per_seed.loc[cell].to_numpy(), margin, "at most") for cell in per_seed.index.unique(0)}
     return decide_every(parts), per_seed.groupby(level=0).max()
+
+
+def training_length_drops(rows: pd.DataFrame, max_prune: int = 60) -> pd.DataFrame:
+    """R1's quantity against training length: each seed's largest drop right after pruning "both"
+    (up to ``max_prune`` %), one row per (cell, seed), one column per number of passes (rows from
+    :func:`length_study`)."""
+    has_columns("rows", rows, {"trained"})
+    return _drops_per_seed(rows, max_prune, ("cell", "trained", "seed")).unstack("trained")
+
+
+def longer_training_tolerates(rows: pd.DataFrame, short: int = 1, long: int = 10, max_prune: int = 60,
+                              bar: float = 0.01) -> tuple[Decision, pd.DataFrame]:
+    """R10: a model trained ``long`` passes loses less right after pruning "both" (up to
+    ``max_prune`` %) than the same model after ``short`` passes: the interval rule on each seed's
+    largest drop after ``short`` minus after ``long`` passes, at least ``bar``, for each cell in
+    ``rows`` (from :func:`length_study`). Returns the decision and :func:`training_length_drops`."""
+    drops = training_length_drops(rows, max_prune)
+    if short not in drops or long not in drops:
+        raise ValueError(f"rows need models trained {short} and {long} passes, got {sorted(drops.columns)}")
+    parts = {cell: decide((t[short] - t[long]).to_numpy(), bar) for cell, t in drops.groupby(level=0)}
+    return decide_every(parts), drops
 
 
 def falls_and_recovers(rows: pd.DataFrame, prune: int = 90, kind: str = "both", fall: float = 0.01,
@@ -269,7 +323,8 @@ def falls_and_recovers(rows: pd.DataFrame, prune: int = 90, kind: str = "both", 
     """R2: at ``prune`` % of ``kind`` accuracy falls - the interval rule on base - accuracy right after
     pruning over every (seed, cell), at least ``fall`` - and one retraining epoch brings every cell
     back - per cell, the interval rule on accuracy after it - base, at least ``-back``."""
-    _need(rows, {"seed", "cell", "kind", "prune", "epoch", "acc", "base"}, "rows")
+    has_columns("rows", rows, {"seed", "cell", "kind", "prune", "epoch", "acc", "base"})
+    rows = _variant(rows, "pruned")
     sel = rows[(rows.kind == kind) & (rows.prune == prune)]
     table = sel.pivot_table(index=["cell", "seed"], columns="epoch", values="acc").join(
         sel.groupby(["cell", "seed"]).base.first())
@@ -282,61 +337,62 @@ def falls_and_recovers(rows: pd.DataFrame, prune: int = 90, kind: str = "both", 
     return decide_every(parts), table
 
 
-def gated_contrast(rows: pd.DataFrame, prune: int = 100, gated_min: float = 0.95,
-                   plain_max: float = 0.60) -> tuple[Decision, pd.DataFrame]:
-    """R3: after the last retraining epoch at ``prune`` % h2h, GRU and LSTM reach at least
-    ``gated_min`` (per cell, the interval rule over seeds), and RNN-Tanh and RNN-ReLU stay at most
-    ``plain_max`` (per cell, on each seed's best epoch). All four cells must be present."""
-    _need(rows, {"seed", "cell", "kind", "prune", "epoch", "acc"}, "rows")
-    sel = rows[(rows.kind == "h2h") & (rows.prune == prune) & (rows.epoch > 0)]
-    absent = set(CELLS) - set(sel.cell)
+def _last_epoch(rows: pd.DataFrame, kind: str, prune: int, variant: str) -> pd.DataFrame:
+    sel = _variant(rows, variant)
+    sel = sel[(sel.kind == kind) & (sel.prune == prune) & (sel.epoch > 0)]
+    return sel[sel.epoch == sel.epoch.max()]
+
+
+def recovers_not_relearns(rows: pd.DataFrame, kind: str = "both", prune: int = 90, bar: float = 0.01,
+                          cells=CELLS) -> tuple[Decision, pd.DataFrame]:
+    """X2, the control of R2 and R3: after the same retraining, the pruned model beats a fresh
+    initialisation with its mask (variant "fresh") by at least ``bar`` - per cell of ``cells``, the
+    interval rule on the paired (seed) differences at the last retraining epoch; every cell. If it
+    does not, "back to base" may be training from scratch. Returns the decision and the table."""
+    has_columns("rows", rows, {"seed", "cell", "kind", "prune", "epoch", "acc"})
+    pruned = _last_epoch(rows, kind, prune, "pruned").set_index(["cell", "seed"]).acc
+    fresh = _last_epoch(rows, kind, prune, "fresh").set_index(["cell", "seed"]).acc
+    table = pd.DataFrame({"pruned": pruned, "fresh": fresh}).dropna()
+    absent = set(cells) - set(table.index.unique(0) if len(table) else [])
     if absent:
-        raise ValueError(f"rows lack retraining at h2h {prune}% for {sorted(absent)}")
+        raise ValueError(f"rows lack pruned and fresh retraining at {kind} {prune}% for {sorted(absent)}")
+    table = table.loc[list(cells)]
+    parts = {c: decide((t.pruned - t.fresh).to_numpy(), bar) for c, t in table.groupby(level=0)}
+    return decide_every(parts), table
+
+
+def gated_contrast(rows: pd.DataFrame, prune: int = 100, gated_min: float = 0.95, plain_max: float = 0.60,
+                   variant: str = "pruned", cells=CELLS) -> tuple[Decision, pd.DataFrame]:
+    """R3 (R8, R9 with ``variant`` "exact" / "padded" on the plain ``cells``): after the last
+    retraining epoch at ``prune`` % h2h, GRU and LSTM reach at least ``gated_min`` (per cell, the
+    interval rule over seeds), and RNN-Tanh and RNN-ReLU stay at most ``plain_max`` (per cell, on
+    each seed's best epoch). Every one of ``cells`` must be present."""
+    has_columns("rows", rows, {"seed", "cell", "kind", "prune", "epoch", "acc"})
+    sel = _variant(rows, variant)
+    sel = sel[(sel.kind == "h2h") & (sel.prune == prune) & (sel.epoch > 0) & sel.cell.isin(cells)]
+    absent = set(cells) - set(sel.cell)
+    if absent:
+        raise ValueError(f"rows lack {variant} retraining at h2h {prune}% for {sorted(absent)}")
     last_rows = sel[sel.epoch == sel.epoch.max()]
     last = last_rows.groupby("cell").acc.agg(["min", "max"])
     best = sel.groupby("cell").acc.max()
-    parts = {c: decide(last_rows[last_rows.cell == c].acc.to_numpy(), gated_min) for c in GATED}
+    parts = {c: decide(last_rows[last_rows.cell == c].acc.to_numpy(), gated_min) for c in GATED if c in cells}
     best_per_seed = sel.groupby(["cell", "seed"]).acc.max()
-    parts.update({c: decide(best_per_seed.loc[c].to_numpy(), plain_max, "at most") for c in PLAIN})
+    parts.update({c: decide(best_per_seed.loc[c].to_numpy(), plain_max, "at most") for c in PLAIN if c in cells})
     return decide_every(parts), last.assign(best=best)
 
 
-def _trend_stats(kind_ws: np.ndarray, acc: np.ndarray, src: np.ndarray, clo: np.ndarray) -> np.ndarray:
-    """Rows of (WS mean - BA mean, corr(acc, src), corr(acc, clo)), one per resample (axis 0)."""
-    def corr(a, b):
-        a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
-
-    gap = (acc * kind_ws).sum(1) / kind_ws.sum(1) - (acc * ~kind_ws).sum(1) / (~kind_ws).sum(1)
-    return np.stack([gap, corr(acc, src), corr(acc, clo)], axis=1)
-
-
-TREND_NAMES = {"ws_minus_ba": "WS - BA mean accuracy", "corr_source_nodes": "corr(accuracy, source nodes)",
-               "corr_closeness_var": "corr(accuracy, closeness variance)"}
-
-
-def graph_trends(graphs: pd.DataFrame, n_boot: int = 2000, seed: int = 0, alpha: float = ALPHA
-                 ) -> tuple[Decision, dict]:
-    """R4 / R6: mean accuracy of Watts-Strogatz graphs above Barabasi-Albert ones, Pearson
-    correlation of accuracy with the number of source nodes above 0 and with the variance of
-    closeness centrality below 0 - each decided by the interval rule on its one-sided ``1 - alpha``
-    bootstrap bounds (the ``alpha`` and ``1 - alpha`` percentiles of ``n_boot`` resamples, graphs
-    resampled within each generator), all three. ``graphs`` has columns kind ("ba"/"ws"), acc,
-    source_nodes, closeness_var. Returns the decision and (estimate, low, high) per quantity."""
-    _need(graphs, {"kind", "acc", "source_nodes", "closeness_var"}, "graphs")
-    if set(graphs.kind) != {"ba", "ws"} or graphs.groupby("kind").size().min() < 3:
-        raise ValueError("graphs needs at least 3 graphs of each kind 'ba' and 'ws'")
-    ws = (graphs.kind == "ws").to_numpy()
-    cols = [graphs[c].to_numpy(float) for c in ("acc", "source_nodes", "closeness_var")]
-    rng = np.random.default_rng(seed)
-    idx = np.concatenate([rng.choice(np.flatnonzero(ws == w), (n_boot, int((ws == w).sum()))) for w in (False, True)],
-                         axis=1)  # graphs resampled within each generator
-    point = _trend_stats(ws[None], *(c[None] for c in cols))[0]
-    draws = _trend_stats(ws[idx], *(c[idx] for c in cols))
-    lo, hi = np.nanpercentile(draws, [100 * alpha, 100 * (1 - alpha)], axis=0)
-    out = {k: (float(point[i]), float(lo[i]), float(hi[i])) for i, k in enumerate(TREND_NAMES)}
-    how = f"bootstrap over {len(graphs)} graphs"
-    directions = {"ws_minus_ba": "at least", "corr_source_nodes": "at least", "corr_closeness_var": "at most"}
-    parts = {TREND_NAMES[k]: decide_bounds(*out[k], 0.0, directions[k], k=len(graphs), how=how) for k in TREND_NAMES}
-    return decide_every(parts), out
+def no_more_than_last_two(rows: pd.DataFrame, margin: float = 0.01) -> tuple[Decision, pd.DataFrame]:
+    """X3: at 100% h2h by the thesis's rule (read at the last symbol), the plain cells compute no
+    more than the last two symbols do: per plain cell, the interval rule on each seed's accuracy
+    after the last retraining epoch minus the last-two-symbols comparator's, at most ``margin``;
+    both cells. Returns the decision and the table (with the share of agreeing predictions)."""
+    has_columns("rows", rows, {"seed", "cell", "kind", "prune", "epoch", "acc", "last_two_acc", "agree_last_two"})
+    last = _last_epoch(rows, "h2h", 100, "pruned")
+    last = last[last.cell.isin(PLAIN) & last.last_two_acc.notna()]
+    absent = set(PLAIN) - set(last.cell)
+    if absent:
+        raise ValueError(f"rows lack the comparator at h2h 100% for {sorted(absent)}")
+    table = last.set_index(["cell", "seed"])[["acc", "last_two_acc", "agree_last_two"]]
+    parts = {c: decide((t.acc - t.last_two_acc).to_numpy(), margin, "at most") for c, t in table.groupby(level=0)}
+    return decide_every(parts), table

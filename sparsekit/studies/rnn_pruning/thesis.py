@@ -27,28 +27,38 @@ import pandas as pd
 import torch
 
 from sparsekit.data.reber import encode
-from sparsekit.masks import percentile_masks
+from sparsekit.masks import global_magnitude_masks, percentile_masks
 from sparsekit.prune import Pruner
 from sparsekit.rnn import CELLS, MODES, RNNClassifier, recurrent_weights, train_sequences
 from sparsekit.utils import parallel_map
 
 from .data import load_thesis_prune_log, load_thesis_reber, load_thesis_state_dict
 
-__all__ = ["LEVELS", "thesis_masks", "prune_like_thesis", "retrain_like_thesis", "recovery_agrees",
+__all__ = ["LEVELS", "COUNTS", "thesis_masks", "prune_like_thesis", "retrain_like_thesis", "recovery_agrees",
            "padded_accuracy", "padded_batch_accuracies", "padded_batch_accuracy", "epoch0_table",
            "thesis_row_agrees"]
 
 LEVELS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+COUNTS = ("percentile", "exact")
 _COST = {"gru": 3, "lstm": 2}  # relative CPU time of a cell's forward pass (torch's CPU kernels)
 
 
-def thesis_masks(model: RNNClassifier, percent: float, kind: str) -> dict[str, torch.Tensor]:
+def thesis_masks(model: RNNClassifier, percent: float, kind: str, count: str = "percentile") -> dict[str, torch.Tensor]:
     """The thesis's masks for ``model``'s ``kind`` of recurrent matrices (``"i2h"``, ``"h2h"`` or
-    ``"both"``): one percentile threshold pooled over all its layers, ``|w| >= tau_percent`` kept."""
+    ``"both"``): one percentile threshold pooled over all its layers, ``|w| >= tau_percent`` kept.
+    ``count="exact"`` prunes exactly ``round(percent% x total)`` of them instead (one pooled
+    magnitude ranking), so 100% leaves none where the thesis's rule keeps the largest weight(s)."""
     if kind not in MODES:
         raise ValueError(f"kind must be one of {MODES}, got {kind!r}")
+    if count not in COUNTS:
+        raise ValueError(f"count must be one of {COUNTS}, got {count!r}")
     params = dict(model.named_parameters())
-    return percentile_masks({n: params[n].detach() for n in recurrent_weights(model, kind)}, percent)
+    weights = {n: params[n].detach() for n in recurrent_weights(model, kind)}
+    if count == "exact":
+        if percent >= 100:  # the library refuses sparsity 1: every weight goes
+            return {n: torch.zeros_like(w, dtype=torch.bool) for n, w in weights.items()}
+        return global_magnitude_masks(weights, percent / 100, allow_empty_layers=True)
+    return percentile_masks(weights, percent)
 
 
 def prune_like_thesis(model: RNNClassifier, percent: float, kind: str) -> tuple[RNNClassifier, float]:
