@@ -167,7 +167,8 @@ def _predictions(model, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 def _inside(model, masks, data) -> dict:
     """What a model retrained at 100% h2h computes: the weights its mask keeps, its agreement with
-    the last-two-symbols comparator, and its accuracy with the kept weights zeroed too."""
+    the last-two-symbols comparator, and its accuracy with the kept weights zeroed too (it leaves
+    them zeroed: :func:`own_study` reloads the base model before each retraining)."""
     xtr, ltr, ytr, xte, lte, yte = data
     guess = torch.as_tensor(last_two_guess(xtr, ltr, ytr, xte, lte))
     params = dict(model.named_parameters())
@@ -175,13 +176,20 @@ def _inside(model, masks, data) -> dict:
                      for n, m in masks.items() for r, c in m.nonzero().tolist())
     out = dict(kept=kept or "none", last_two_acc=float((guess == yte).float().mean()),
                agree_last_two=float((_predictions(model, xte, lte) == guess).float().mean()))
-    state = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
         for n in masks:
             params[n].mul_(0)
     out["acc_without_kept"] = _test(model, data, 0)
-    model.load_state_dict(state)
     return out
+
+
+def _pruned_accuracy(model, state, data, seed: int, kind: str, percent: float) -> float:
+    """Test accuracy of the model ``state`` right after the thesis's rule prunes ``percent`` % of its
+    ``kind`` of matrices (``model`` is left pruned)."""
+    model.load_state_dict(state)
+    masks = thesis_masks(model, percent, kind)
+    Pruner(model, list(masks), masks)  # applies the masks
+    return _test(model, data, seed)
 
 
 def own_study(cell: str, seed: int, dataset: str = "thesis", base_epochs: int = 1, retrain=(("both", 90, 1),),
@@ -209,10 +217,8 @@ def own_study(cell: str, seed: int, dataset: str = "thesis", base_epochs: int = 
     rows = [dict(key, kind="none", prune=0, epoch=0, acc=base, variant="pruned")]
     for kind in ("i2h", "h2h", "both"):
         for percent in levels:
-            model.load_state_dict(state)
-            masks = thesis_masks(model, percent, kind)
-            Pruner(model, list(masks), masks)  # applies the masks
-            rows.append(dict(key, kind=kind, prune=percent, epoch=0, acc=_test(model, data, seed), variant="pruned"))
+            acc = _pruned_accuracy(model, state, data, seed, kind, percent)
+            rows.append(dict(key, kind=kind, prune=percent, epoch=0, acc=acc, variant="pruned"))
     for kind, percent, epochs, variant in retrain:
         model.load_state_dict(state)
         masks = thesis_masks(model, percent, kind, "exact" if variant == "exact" else "percentile")
@@ -254,11 +260,9 @@ def length_study(cell: str, seed: int, lengths=(1, 2, 5, 10), n_train: int | Non
         base = _test(model, data, seed)
         key = dict(dataset="thesis", seed=seed, cell=cell, base=base, trained=n, epoch=0)
         rows.append(dict(key, kind="none", prune=0, acc=base))
-        for percent in levels:
-            masks = thesis_masks(model, percent, "both")
-            Pruner(model, list(masks), masks)
-            rows.append(dict(key, kind="both", prune=percent, acc=_test(model, data, seed)))
-            model.load_state_dict(state)
+        rows += [dict(key, kind="both", prune=p, acc=_pruned_accuracy(model, state, data, seed, "both", p))
+                 for p in levels]
+        model.load_state_dict(state)  # train on from the unpruned model
     return rows
 
 

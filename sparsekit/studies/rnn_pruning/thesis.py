@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sparsekit.checks import has_columns
 from sparsekit.data.reber import encode
 from sparsekit.masks import global_magnitude_masks, percentile_masks
 from sparsekit.prune import Pruner
@@ -219,9 +220,7 @@ def epoch0_table(cells=CELLS, kinds=MODES, levels=LEVELS, seeds=(0, 1, 2), batch
 def thesis_row_agrees(table: pd.DataFrame, margin: float = 0.01) -> pd.Series:
     """Rule R0 of notebook 02, row by row: the thesis's logged accuracy lies within our range over
     the shuffled batchings (``ours_min`` .. ``ours_max``), widened by ``margin`` on each side."""
-    missing = {"thesis", "ours_min", "ours_max"} - set(table.columns)
-    if missing:
-        raise ValueError(f"table lacks the columns {sorted(missing)} (use epoch0_table)")
+    has_columns("table", table, {"thesis", "ours_min", "ours_max"}, " (use epoch0_table)")
     if margin < 0:
         raise ValueError(f"margin must be non-negative, got {margin}")
     return (table["thesis"] >= table["ours_min"] - margin) & (table["thesis"] <= table["ours_max"] + margin)
